@@ -1,0 +1,1 @@
+"""A pure Raft state machine: no sockets, clocks, threads or disk."""
