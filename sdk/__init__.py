@@ -1,0 +1,129 @@
+"""The tdx client SDK: identities, signed documents, proofs and clients for a node.
+
+Typical use::
+
+    from tdx.sdk import Client, Identity, build, seal
+
+    me = Identity.load("customs-de.key")
+    body = build("tdx-devnet", "export_declaration", {...}, ucr="4DE...")
+    with Client("127.0.0.1:7400") as node:
+        receipt = node.submit(seal(me, body))
+
+The SDK depends only on the wire contract (``tdx.v1``), grpcio and PyNaCl.
+"""
+
+from tdx.v1 import documents_pb2, ledger_pb2
+
+from ._blocks import (
+    VerifiedDocument,
+    block_hash,
+    count_valid_signatures,
+    envelope_leaf,
+    quorum,
+    result_leaf,
+    verify_proof,
+)
+from ._client import AsyncClient, Client, Outcome
+from ._crypto import BLOCK_DOMAIN, ENVELOPE_DOMAIN, PEER_DOMAIN, is_acceptable_public_key
+from ._documents import (
+    body_from_json,
+    body_to_json,
+    build,
+    check_json_document,
+    draw_down,
+    key_rotation,
+    revoke_certificate,
+    template,
+    template_kinds,
+    vote,
+)
+from ._envelope import decode_body, document_id, open_envelope, seal
+from ._errors import (
+    AlreadyExists,
+    ApiError,
+    DeadlineExceeded,
+    DocumentError,
+    GenesisError,
+    IdentityError,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    ProofError,
+    Rejected,
+    ResourceExhausted,
+    SchemaError,
+    SignatureError,
+    TdxError,
+    Unavailable,
+)
+from ._genesis import check_genesis, genesis_hash, genesis_json, load_genesis, parse_genesis
+from ._identity import Identity, public_key_of_file
+from ._kinds import KIND_NAMES, KINDS, Kind, kind_of
+from ._merkle import inclusion_path, verify_inclusion
+from ._merkle import root as merkle_root
+from ._schema import ROLES, check_body
+
+__all__ = [
+    "BLOCK_DOMAIN",
+    "ENVELOPE_DOMAIN",
+    "KINDS",
+    "KIND_NAMES",
+    "PEER_DOMAIN",
+    "ROLES",
+    "AlreadyExists",
+    "ApiError",
+    "AsyncClient",
+    "Client",
+    "DeadlineExceeded",
+    "DocumentError",
+    "GenesisError",
+    "Identity",
+    "IdentityError",
+    "InvalidArgument",
+    "Kind",
+    "NotFound",
+    "Outcome",
+    "PermissionDenied",
+    "ProofError",
+    "Rejected",
+    "ResourceExhausted",
+    "SchemaError",
+    "SignatureError",
+    "TdxError",
+    "Unavailable",
+    "VerifiedDocument",
+    "block_hash",
+    "body_from_json",
+    "body_to_json",
+    "build",
+    "check_body",
+    "check_genesis",
+    "check_json_document",
+    "count_valid_signatures",
+    "decode_body",
+    "document_id",
+    "documents_pb2",
+    "draw_down",
+    "envelope_leaf",
+    "genesis_hash",
+    "genesis_json",
+    "inclusion_path",
+    "is_acceptable_public_key",
+    "key_rotation",
+    "kind_of",
+    "ledger_pb2",
+    "load_genesis",
+    "merkle_root",
+    "open_envelope",
+    "parse_genesis",
+    "public_key_of_file",
+    "quorum",
+    "result_leaf",
+    "revoke_certificate",
+    "seal",
+    "template",
+    "template_kinds",
+    "verify_inclusion",
+    "verify_proof",
+    "vote",
+]

@@ -1,0 +1,126 @@
+"""Block hashing and signing, the Merkle leaves of a block, and offline proof checks."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from google.protobuf.message import DecodeError
+from tdx.v1 import documents_pb2, ledger_pb2
+
+from ._crypto import BLOCK_DOMAIN, sha256, verify
+from ._envelope import document_id, open_envelope
+from ._errors import DocumentError, ProofError
+from ._genesis import validators_of
+from ._kinds import kind_of
+from ._merkle import verify_inclusion
+
+
+def block_hash(header_bytes: bytes) -> bytes:
+    """A block's hash: SHA-256 of its header bytes exactly as stored."""
+    return sha256(header_bytes)
+
+
+def envelope_leaf(envelope: documents_pb2.Envelope) -> bytes:
+    """Merkle leaf data of an envelope: body hash, signer key, signature (fixed widths)."""
+    return sha256(envelope.body) + envelope.signer + envelope.signature
+
+
+def result_leaf(doc_id_hex: str, result: ledger_pb2.Result) -> bytes:
+    """Merkle leaf data of a result, in an explicit encoding that needs no protobuf.
+
+    document id (32 bytes) || status (1 byte) || notice count (4 bytes) || then code, reason
+    and each notice as a 4-byte big-endian length and UTF-8 bytes.
+    """
+    parts = [bytes.fromhex(doc_id_hex), struct.pack(">BI", result.status, len(result.notices))]
+    for text in (result.code, result.reason, *result.notices):
+        raw = text.encode()
+        parts.append(struct.pack(">I", len(raw)) + raw)
+    return b"".join(parts)
+
+
+def quorum(validator_count: int) -> int:
+    """Signatures a block needs to be certified: a strict majority of validators."""
+    return validator_count // 2 + 1
+
+
+def count_valid_signatures(
+    block_hash_bytes: bytes,
+    signatures: Sequence[ledger_pb2.BlockSignature],
+    validators: Sequence[documents_pb2.MemberRecord],
+) -> int:
+    """Count distinct validators (by member id and key) whose signature on the block verifies."""
+    keys = {v.id: v.public_key for v in validators}
+    seen: set[str] = set()
+    for sig in signatures:
+        key = keys.get(sig.validator)
+        if key is None or sig.validator in seen or key != sig.public_key:
+            continue
+        if verify(key, BLOCK_DOMAIN, block_hash_bytes, sig.signature):
+            seen.add(sig.validator)
+    return len(seen)
+
+
+@dataclass(frozen=True)
+class VerifiedDocument:
+    """What an offline proof check established about a document."""
+
+    document_id: str
+    kind: str
+    issuer: str
+    height: int
+    block_hash: str
+    accepted: bool
+    reason: str
+    signatures: int
+    validators: int
+
+
+def verify_proof(proof: ledger_pb2.DocumentProof, genesis: ledger_pb2.Genesis) -> VerifiedDocument:
+    """Check a document proof with nothing but the genesis.
+
+    Checks the envelope's signature, the envelope's and the result's Merkle paths into the
+    header, the header's network, and that a majority of the genesis validators signed the
+    block hash. Raises ProofError naming the first check that fails.
+    """
+    try:
+        body = open_envelope(proof.envelope)
+    except DocumentError as exc:
+        raise ProofError(f"envelope: {exc}") from None
+    header = ledger_pb2.BlockHeader()
+    try:
+        header.ParseFromString(proof.header)
+    except DecodeError:
+        raise ProofError("header: not a block header") from None
+    if header.network != genesis.network:
+        raise ProofError(f"header: block is of network {header.network!r}, "
+                         f"the genesis is {genesis.network!r}")
+    doc_id = document_id(proof.envelope.body)
+    size = header.envelope_count
+    ep, rp = proof.envelope_path, proof.result_path
+    if not verify_inclusion(envelope_leaf(proof.envelope), ep.leaf_index, size,
+                            list(ep.path), header.envelopes_root):
+        raise ProofError("envelope is not in the block (Merkle path does not match)")
+    if rp.leaf_index != ep.leaf_index or not verify_inclusion(
+        result_leaf(doc_id, proof.result), rp.leaf_index, size, list(rp.path),
+        header.results_root,
+    ):
+        raise ProofError("result is not the block's result for this envelope")
+    validators = validators_of(genesis.members)
+    digest = block_hash(proof.header)
+    good = count_valid_signatures(digest, proof.signatures, validators)
+    if good < quorum(len(validators)):
+        raise ProofError(f"block is not certified: {good} of {len(validators)} validators "
+                         f"signed, {quorum(len(validators))} needed")
+    return VerifiedDocument(
+        document_id=doc_id,
+        kind=kind_of(body),
+        issuer=body.issuer,
+        height=header.height,
+        block_hash=digest.hex(),
+        accepted=proof.result.status == ledger_pb2.RESULT_STATUS_ACCEPTED,
+        reason=proof.result.reason,
+        signatures=good,
+        validators=len(validators),
+    )
