@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, cast
 
 import grpc
 import grpc.aio
@@ -40,7 +40,7 @@ def error_from_rpc(exc: grpc.RpcError | grpc.aio.AioRpcError) -> ApiError:
     receipt = None
     trailing = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
     for item in trailing or ():
-        key, value = item[0], item[1]
+        key, value = cast("tuple[str, str | bytes]", item)
         if key == "grpc-status-details-bin" and isinstance(value, bytes):
             status = status_pb2.Status.FromString(value)
             for detail in status.details:
