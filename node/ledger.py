@@ -1,0 +1,274 @@
+"""The ledger's state machine: turns committed block proposals into stored, chained blocks.
+
+``Ledger.apply`` is deterministic: given the same stored state and the same proposal, every
+node produces the same block, byte for byte (header, results, hash). It checks each envelope
+again (signature, schema, membership, role, replay) and records a Result for each; only
+accepted documents are indexed. One fsync'd write batch carries the whole block, so a crash
+leaves either all of it or none of it, and the Raft index it came from.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from google.protobuf.message import DecodeError
+
+from tdx.sdk import (
+    block_hash,
+    document_id,
+    envelope_leaf,
+    genesis_hash,
+    ledger_pb2,
+    merkle_root,
+    result_leaf,
+)
+from tdx.v1 import documents_pb2
+
+from .rules import Checked, Refusal, check_envelope
+from .store import Prefix, Store, WriteBatch, from_u64, position, u64
+
+log = logging.getLogger("tdx.node.ledger")
+
+Signer = Callable[[bytes], ledger_pb2.BlockSignature]
+Effect = Callable[["ApplyContext"], None]
+
+
+@dataclass
+class ApplyContext:
+    """What a kind's effect sees while its document is applied.
+
+    ``batch`` reads and writes state as of this point in the block; an effect raises
+    Refusal to reject the document, or appends to ``notices``.
+    """
+
+    batch: WriteBatch
+    checked: Checked
+    document_id: str
+    height: int
+    proposed_ms: int
+    notices: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AppliedBlock:
+    """A block as applied: its height, hash, stored form and the receipt per document id."""
+
+    height: int
+    hash: bytes
+    block: ledger_pb2.Block
+    receipts: dict[str, ledger_pb2.Receipt]
+    raft_index: int
+
+
+class Ledger:
+    """The application state machine over a Store.
+
+    Membership is cached in memory and changes only through ``apply``; reads of documents
+    and blocks go to the store.
+    """
+
+    def __init__(self, store: Store) -> None:
+        raw = store.get(Prefix.GENESIS)
+        if raw is None:
+            raise ValueError("store has no genesis; call Ledger.initialize first")
+        self.store = store
+        self.genesis = ledger_pb2.Genesis.FromString(raw)
+        self.network = self.genesis.network
+        self.effects: dict[str, Effect] = {}
+        self._members: dict[str, documents_pb2.MemberRecord] = {}
+        self._keys: dict[bytes, str] = {}
+        for _, value in store.scan(Prefix.MEMBER):
+            member = documents_pb2.MemberRecord.FromString(value)
+            self._members[member.id] = member
+            self._keys[bytes(member.public_key)] = member.id
+        self.height = store.get_u64(Prefix.HEIGHT)
+        self.applied_index = store.get_u64(Prefix.APPLIED)
+        self.documents = store.get_u64(Prefix.DOCUMENTS)
+        self.last_hash = self._hash_at(self.height)
+
+    @staticmethod
+    def initialize(store: Store, genesis: ledger_pb2.Genesis) -> None:
+        """Write the genesis and its members into an empty store (fsync'd)."""
+        items: dict[bytes, bytes | None] = {
+            Prefix.GENESIS: genesis.SerializeToString(deterministic=True),
+            Prefix.HEIGHT: u64(0),
+            Prefix.APPLIED: u64(0),
+            Prefix.DOCUMENTS: u64(0),
+        }
+        for member in genesis.members:
+            items[Prefix.MEMBER + member.id.encode()] = member.SerializeToString(
+                deterministic=True)
+            items[Prefix.KEY + bytes(member.public_key)] = member.id.encode()
+        store.write(items, sync=True)
+
+    # -- membership ----------------------------------------------------------------------
+
+    def member_by_key(self, public_key: bytes) -> documents_pb2.MemberRecord | None:
+        """The current member holding ``public_key``, or None."""
+        member_id = self._keys.get(bytes(public_key))
+        return None if member_id is None else self._members.get(member_id)
+
+    def member(self, member_id: str) -> documents_pb2.MemberRecord | None:
+        """The current member with id ``member_id``, or None."""
+        return self._members.get(member_id)
+
+    @property
+    def members(self) -> list[documents_pb2.MemberRecord]:
+        """Current members, in id order."""
+        return [self._members[k] for k in sorted(self._members)]
+
+    @property
+    def validators(self) -> list[documents_pb2.MemberRecord]:
+        """Current validators, in id order."""
+        return [m for m in self.members if m.validator]
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def record(self, doc_id: str) -> ledger_pb2.DocumentRecord | None:
+        """The stored record of a document, or None."""
+        try:
+            key = Prefix.DOC + bytes.fromhex(doc_id)
+        except ValueError:
+            return None
+        raw = self.store.get(key)
+        return None if raw is None else ledger_pb2.DocumentRecord.FromString(raw)
+
+    def block(self, height: int) -> ledger_pb2.Block | None:
+        """The stored block at ``height``, or None."""
+        raw = self.store.get(Prefix.BLOCK + u64(height))
+        return None if raw is None else ledger_pb2.Block.FromString(raw)
+
+    def _hash_at(self, height: int) -> bytes:
+        if height == 0:
+            return genesis_hash(self.genesis)
+        block = self.block(height)
+        if block is None:
+            raise ValueError(f"store is missing block {height}")
+        return block_hash(block.header)
+
+    # -- apply ---------------------------------------------------------------------------
+
+    def apply(self, data: bytes, term: int, raft_index: int,
+              sign: Signer | None = None) -> AppliedBlock | None:
+        """Apply one committed Raft entry's data and persist the block (fsync'd).
+
+        Returns None (and only records the Raft index) for an entry that carries no
+        proposal: a leader's no-op or bytes that are not a BlockProposal. Entries at or
+        below the applied index are ignored, which makes replay after a crash safe.
+        """
+        if raft_index <= self.applied_index:
+            return None
+        proposal = ledger_pb2.BlockProposal()
+        try:
+            proposal.ParseFromString(data)
+        except DecodeError:
+            log.error("entry %d is not a block proposal; skipped", raft_index)
+            proposal = ledger_pb2.BlockProposal()
+        if not data or not proposal.envelopes:
+            self.store.write({Prefix.APPLIED: u64(raft_index)}, sync=True)
+            self.applied_index = raft_index
+            return None
+        batch = self.store.batch()
+        height = self.height + 1
+        results: list[ledger_pb2.Result] = []
+        receipts: dict[str, ledger_pb2.Receipt] = {}
+        records: list[tuple[str, str, ledger_pb2.DocumentRecord, Checked | None]] = []
+        seen: set[str] = set()
+        for pos, envelope in enumerate(proposal.envelopes):
+            doc_id = document_id(envelope.body)
+            result, checked = self._verdict(batch, envelope, doc_id, seen, height,
+                                             proposal.proposed_ms)
+            results.append(result)
+            if result.code == "document.duplicate":
+                continue
+            seen.add(doc_id)
+            kind = checked.kind if checked else ""
+            receipt = ledger_pb2.Receipt(document_id=doc_id, height=height, position=pos,
+                                         result=result)
+            record = ledger_pb2.DocumentRecord(document_id=doc_id, envelope=envelope,
+                                               kind=kind, receipt=receipt)
+            records.append((doc_id, kind, record, checked))
+        header = ledger_pb2.BlockHeader(
+            network=self.network,
+            height=height,
+            previous_hash=self.last_hash,
+            envelopes_root=merkle_root([envelope_leaf(e) for e in proposal.envelopes]),
+            results_root=merkle_root([
+                result_leaf(document_id(e.body), r)
+                for e, r in zip(proposal.envelopes, results, strict=True)
+            ]),
+            term=term,
+            raft_index=raft_index,
+            proposed_ms=proposal.proposed_ms,
+            envelope_count=len(proposal.envelopes),
+            proposer=proposal.proposer,
+        )
+        header_bytes = header.SerializeToString(deterministic=True)
+        digest = block_hash(header_bytes)
+        block = ledger_pb2.Block(header=header_bytes, envelopes=proposal.envelopes,
+                                 results=results)
+        if sign is not None:
+            block.signatures.append(sign(digest))
+        accepted = 0
+        for doc_id, kind, record, checked in records:
+            record.receipt.block_hash = digest
+            receipts[doc_id] = record.receipt
+            batch.put(Prefix.DOC + bytes.fromhex(doc_id), record.SerializeToString())
+            if checked is not None and record.receipt.result.status == (
+                ledger_pb2.RESULT_STATUS_ACCEPTED
+            ):
+                accepted += 1
+                self._index(batch, doc_id, kind, checked, height, record.receipt.position)
+        batch.put(Prefix.BLOCK + u64(height), block.SerializeToString())
+        batch.put(Prefix.BLOCK_HASH + digest, u64(height))
+        batch.put(Prefix.HEIGHT, u64(height))
+        batch.put(Prefix.APPLIED, u64(raft_index))
+        batch.put(Prefix.DOCUMENTS, u64(self.documents + len(records)))
+        batch.commit(sync=True)
+        self.height = height
+        self.applied_index = raft_index
+        self.last_hash = digest
+        self.documents += len(records)
+        log.debug("applied block %d (%d envelopes, %d accepted)", height,
+                  len(proposal.envelopes), accepted)
+        return AppliedBlock(height=height, hash=digest, block=block, receipts=receipts,
+                            raft_index=raft_index)
+
+    def _verdict(
+        self, batch: WriteBatch, envelope: documents_pb2.Envelope, doc_id: str,
+        seen: set[str], height: int, proposed_ms: int,
+    ) -> tuple[ledger_pb2.Result, Checked | None]:
+        if doc_id in seen or batch.get(Prefix.DOC + bytes.fromhex(doc_id)) is not None:
+            return _rejected("document.duplicate", "this document is already on the ledger"), None
+        try:
+            checked = check_envelope(envelope, self.network, self)
+            context = ApplyContext(batch=batch, checked=checked, document_id=doc_id,
+                                   height=height, proposed_ms=proposed_ms)
+            effect = self.effects.get(checked.kind)
+            if effect is not None:
+                effect(context)
+        except Refusal as refusal:
+            return _rejected(refusal.code, refusal.message), None
+        return ledger_pb2.Result(status=ledger_pb2.RESULT_STATUS_ACCEPTED,
+                                 notices=context.notices), checked
+
+    @staticmethod
+    def _index(batch: WriteBatch, doc_id: str, kind: str, checked: Checked, height: int,
+               pos: int) -> None:
+        raw_id = bytes.fromhex(doc_id)
+        suffix = b"\x00" + position(height, pos)
+        if checked.body.ucr:
+            batch.put(Prefix.BY_UCR + checked.body.ucr.encode() + suffix, raw_id)
+        batch.put(Prefix.BY_KIND + kind.encode() + suffix, raw_id)
+        batch.put(Prefix.BY_ISSUER + checked.body.issuer.encode() + suffix, raw_id)
+
+    def height_of(self, digest: bytes) -> int | None:
+        """The height of the block with hash ``digest``, or None."""
+        raw = self.store.get(Prefix.BLOCK_HASH + digest)
+        return None if raw is None else from_u64(raw)
+
+
+def _rejected(code: str, reason: str) -> ledger_pb2.Result:
+    return ledger_pb2.Result(status=ledger_pb2.RESULT_STATUS_REJECTED, code=code, reason=reason)

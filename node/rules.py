@@ -1,0 +1,87 @@
+"""The checks every envelope passes, at the API and again when its block is applied.
+
+``check_envelope`` is the one implementation: the API turns a ``Refusal`` into a gRPC status
+before ordering; the state machine turns it into a rejected ``Result`` when applying, which
+is how every node reaches the same verdict for the same block.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from tdx.sdk import (
+    DocumentError,
+    SchemaError,
+    SignatureError,
+    check_body,
+    documents_pb2,
+    open_envelope,
+)
+
+from .permissions import may_submit
+
+MAX_BODY_BYTES = 256 * 1024
+
+
+class Refusal(Exception):
+    """Why an envelope is refused: a gRPC status name, a result code and a message."""
+
+    def __init__(self, status: str, code: str, message: str, field: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+
+
+class MemberView(Protocol):
+    """What the checks need to know of membership."""
+
+    def member_by_key(self, public_key: bytes) -> documents_pb2.MemberRecord | None:
+        """The current member holding ``public_key``, or None."""
+        ...
+
+
+@dataclass(frozen=True)
+class Checked:
+    """An envelope that passed the checks."""
+
+    body: documents_pb2.DocumentBody
+    kind: str
+    member: documents_pb2.MemberRecord
+
+
+def check_envelope(
+    envelope: documents_pb2.Envelope, network: str, members: MemberView
+) -> Checked:
+    """Check size, signature, schema, network, membership and role; raise Refusal if not."""
+    if len(envelope.body) > MAX_BODY_BYTES:
+        raise Refusal("RESOURCE_EXHAUSTED", "document.too_large",
+                      f"document body is {len(envelope.body)} bytes; the limit is "
+                      f"{MAX_BODY_BYTES}")
+    try:
+        body = open_envelope(envelope)
+    except SignatureError as exc:
+        raise Refusal("INVALID_ARGUMENT", "signature.invalid", str(exc), "signature") from None
+    except DocumentError as exc:
+        raise Refusal("INVALID_ARGUMENT", "document.malformed", str(exc), "body") from None
+    try:
+        kind = check_body(body, network)
+    except SchemaError as exc:
+        raise Refusal("INVALID_ARGUMENT", "schema.invalid", f"schema: {exc}",
+                      exc.field) from None
+    member = members.member_by_key(envelope.signer)
+    if member is None:
+        raise Refusal("PERMISSION_DENIED", "member.unknown",
+                      f"signer {envelope.signer.hex()[:16]}... is not a member of {network}")
+    if member.id != body.issuer:
+        raise Refusal("PERMISSION_DENIED", "member.not_issuer",
+                      f"the body names issuer {body.issuer!r} but the signer is member "
+                      f"{member.id!r}")
+    effective = body.confidential.kind if kind == "confidential" else kind
+    if not may_submit(member.roles, effective):
+        raise Refusal("PERMISSION_DENIED", "role.forbidden",
+                      f"member {member.id!r} with roles {', '.join(member.roles)} may not "
+                      f"submit {effective}")
+    return Checked(body=body, kind=kind, member=member)
