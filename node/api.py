@@ -17,7 +17,6 @@ import grpc.aio
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
-
 from tdx.sdk import (
     block_hash,
     document_id,

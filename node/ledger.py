@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from google.protobuf.message import DecodeError
-
 from tdx.sdk import (
     block_hash,
     document_id,

@@ -9,6 +9,7 @@ It bounds what waits: past ``max_pending`` envelopes it refuses new ones (back-p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -72,10 +73,8 @@ class Sequencer:
         self._closed = True
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
         refusal = Refusal("UNAVAILABLE", "node.stopping", "the node is shutting down")
         for waiting in [*self._waiting.values(), *self._in_flight.values()]:
             if not waiting.future.done():

@@ -13,7 +13,6 @@ import grpc
 import grpc.aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-
 from tdx.sdk import BLOCK_DOMAIN, Identity, IdentityError, ledger_pb2
 from tdx.v1 import ledger_pb2_grpc
 
