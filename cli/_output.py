@@ -1,0 +1,200 @@
+"""What every command shares at the edge: human or JSON output, and turning errors into exits.
+
+Each command prints either a human view (plain lines and rich tables that stay readable when
+piped) or, with ``--json``, exactly one JSON document on stdout. Failures never show a
+traceback: :class:`TdxCommand` maps the SDK's :class:`~tdx.sdk.TdxError` tree, the node's
+``NodeError``, file errors and malformed JSON to a :class:`Failure` (exit 1) whose message is
+one line on stderr. Usage mistakes stay click's own ``UsageError`` (exit 2).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import click
+from google.protobuf import json_format
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from tdx.sdk import ApiError, TdxError, Unavailable
+
+# Wide enough that a 64-hex document id and its neighbours fit on one line when piped.
+_PIPE_WIDTH = 200
+
+
+class Failure(click.ClickException):
+    """A command failed (exit 1); the message is one line."""
+
+    exit_code = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(message.split()))
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"error: {self.format_message()}", file=file or sys.stderr)
+
+
+class TdxCommand(click.Command):
+    """A click command whose errors reach the user as one line, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            failure = failure_from(exc, ctx.params.get("node"))
+            if failure is None:
+                raise
+            raise failure from exc
+
+
+class TdxGroup(click.Group):
+    """A click group whose commands and subgroups are TdxCommand and TdxGroup."""
+
+    command_class = TdxCommand
+    group_class = type
+
+
+def failure_from(exc: BaseException, node: object = None) -> Failure | None:
+    """Return the Failure that tells the user what went wrong, or None for a bug."""
+    if isinstance(exc, Unavailable):
+        where = f" at {node}" if node else ""
+        return Failure(f"no node answers{where} ({exc.message or exc.code}); "
+                       "is it running? (set --node or TDX_NODE)")
+    if isinstance(exc, ApiError):
+        return Failure(f"{exc.code}: {exc.message}")
+    if isinstance(exc, TdxError):
+        return Failure(str(exc))
+    if type(exc).__name__ == "NodeError":
+        return Failure(str(exc))
+    if isinstance(exc, OSError):
+        name = exc.filename if exc.filename is not None else ""
+        reason = exc.strerror or str(exc)
+        return Failure(f"{name}: {reason}" if name else reason)
+    if isinstance(exc, json.JSONDecodeError):
+        return Failure(f"not valid JSON: {exc.msg} (line {exc.lineno} column {exc.colno})")
+    if isinstance(exc, json_format.ParseError):
+        return Failure(f"not the expected protobuf JSON: {exc}")
+    return None
+
+
+# -- reading and writing files ------------------------------------------------------------
+
+def read_text(source: str) -> str:
+    """Read a file, or stdin for ``-``; raises Failure naming the file."""
+    if source == "-":
+        return sys.stdin.read()
+    try:
+        return Path(source).read_text()
+    except FileNotFoundError:
+        raise Failure(f"{source}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise Failure(f"{source}: cannot read: {reason}") from None
+
+
+def read_json(source: str) -> Any:
+    """Read and parse a JSON file (or stdin for ``-``); raises Failure naming the file."""
+    text = read_text(source)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        name = "stdin" if source == "-" else source
+        raise Failure(f"{name}: not valid JSON: {exc.msg} "
+                      f"(line {exc.lineno} column {exc.colno})") from None
+
+
+def write_atomically(path: Path, text: str, *, replace: bool) -> None:
+    """Write ``text`` to ``path`` so that readers see the old file or the new, never half.
+
+    The text goes to a temporary file in the same folder, is fsync'd, then renamed over
+    ``path`` (``replace``) or linked to it only if ``path`` does not exist yet, so that two
+    creators cannot both win. The folder is fsync'd so the rename survives a crash.
+    """
+    folder = path.parent if str(path.parent) else Path(".")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise Failure(f"{path}: already exists; refusing to overwrite it") from None
+            tmp.unlink()
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+# -- output -----------------------------------------------------------------------------
+
+class Output:
+    """Where a command's answer goes: a JSON document, or lines and tables for people."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+        self._console: Console | None = None
+
+    @property
+    def console(self) -> Console:
+        """A rich console on the current stdout (created late, so CliRunner captures it)."""
+        if self._console is None:
+            terminal = sys.stdout.isatty()
+            self._console = Console(
+                file=sys.stdout, highlight=False, soft_wrap=False,
+                width=None if terminal else _PIPE_WIDTH,
+            )
+        return self._console
+
+    def emit(self, data: Any, human: Callable[[], None]) -> None:
+        """Print ``data`` as JSON with ``--json``; otherwise call ``human`` to print it."""
+        if self.as_json:
+            click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        else:
+            human()
+
+    def line(self, text: str = "") -> None:
+        """Print one plain line (no markup)."""
+        self.console.print(text, markup=False)
+
+    def fields(self, pairs: Iterable[tuple[str, object]]) -> None:
+        """Print ``label: value`` lines with the values aligned."""
+        rows = [(label, "" if value is None else str(value)) for label, value in pairs]
+        width = max((len(label) for label, _ in rows), default=0) + 1
+        for label, value in rows:
+            self.line(f"{label + ':':<{width}} {value}")
+
+    def table(self, title: str | None, columns: Sequence[str], rows: Iterable[Sequence[object]],
+              *, no_wrap: Iterable[str] = ()) -> None:
+        """Print a table; columns named in ``no_wrap`` are never folded (ids to copy)."""
+        keep = set(no_wrap)
+        table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False,
+                      pad_edge=False)
+        for column in columns:
+            table.add_column(column, no_wrap=column in keep, overflow="fold")
+        for row in rows:
+            table.add_row(*("" if cell is None else str(cell) for cell in row))
+        self.console.print(table)
+
+
+def warn(message: str) -> None:
+    """Print a one-line warning on stderr."""
+    click.echo(f"warning: {message}", err=True)

@@ -1,0 +1,455 @@
+"""``tdx doc``: document templates, submitting signed documents, reading them back, proofs."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from google.protobuf import json_format
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from tdx.sdk import (
+    KINDS,
+    AlreadyExists,
+    ApiError,
+    Client,
+    DocumentError,
+    Identity,
+    ProofError,
+    Rejected,
+    SchemaError,
+    body_from_json,
+    body_to_json,
+    check_body,
+    decode_body,
+    document_id,
+    documents_pb2,
+    kind_of,
+    ledger_pb2,
+    load_genesis,
+    open_envelope,
+    seal,
+    template,
+    template_kinds,
+    verify_proof,
+)
+
+from ._output import Failure, Output, TdxGroup, read_json, read_text, write_atomically
+from ._params import json_option, load_identity, node_option
+
+KIND_CHOICE = click.Choice([k.name for k in KINDS])
+# Submissions of more documents than this show a progress bar (on a terminal).
+PROGRESS_FROM = 20
+# Documents per submit_many call while a progress bar is shown.
+PROGRESS_STEP = 128
+
+
+@click.group(cls=TdxGroup)
+def doc() -> None:
+    """Write, submit, read and prove documents.
+
+    A document file is JSON: {"kind", "ucr", "recipients", "content"}, as `tdx doc template
+    KIND` prints it. `submit` signs it with your key and sends it to a node; `get`, `query`
+    and `proof` read the ledger; `verify` checks a proof offline against the genesis.
+
+    \b
+    Example:
+      tdx doc template export_declaration > decl.json
+      tdx doc submit decl.json --key customs-de.key --node 127.0.0.1:7400
+      tdx doc query --ucr 4DE123456789-INV-2026-0001
+      tdx doc proof <ID> --out proof.json
+      tdx doc verify --proof proof.json --genesis genesis.json
+    """
+
+
+# -- template ---------------------------------------------------------------------------
+
+@doc.command("template")
+@click.argument("kind", required=False, type=click.Choice(template_kinds()), metavar="[KIND]")
+@click.option("--list", "list_kinds", is_flag=True, help="List the kinds that have a template.")
+@json_option
+def template_command(kind: str | None, list_kinds: bool, as_json: bool) -> None:
+    """Print a valid example document of KIND, or list the kinds.
+
+    The example is JSON that `tdx doc submit` accepts as it is. Examples that refer to other
+    documents (a certificate to revoke, a proposal to vote on) carry a placeholder id:
+    put the real document's id there, or the ledger rejects it.
+
+    \b
+    Example:
+      tdx doc template --list
+      tdx doc template invoice > invoice.json
+    """
+    output = Output(as_json)
+    if list_kinds == bool(kind):
+        raise click.UsageError("give a KIND, or --list to see them")
+    if list_kinds:
+        summaries = {k.name: k.summary for k in KINDS}
+        rows = [{"kind": name, "summary": summaries[name]} for name in template_kinds()]
+        output.emit(rows, lambda: output.table(
+            None, ["kind", "summary"], ([r["kind"], r["summary"]] for r in rows)))
+        return
+    assert kind is not None
+    document = template(kind)
+    output.as_json = True
+    output.emit(document, lambda: None)
+
+
+# -- submit -----------------------------------------------------------------------------
+
+@doc.command()
+@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@click.option("--kind", type=KIND_CHOICE, metavar="KIND",
+              help="The documents' kind, when the files do not say it (see `doc template "
+                   "--list`).")
+@click.option("--key", "key_file", type=click.Path(dir_okay=False, path_type=Path),
+              envvar="TDX_KEY", required=True,
+              help="Your member key file, to sign with (env TDX_KEY).")
+@node_option
+@json_option
+def submit(files: Sequence[str], kind: str | None, key_file: Path, node: str,
+           as_json: bool) -> None:
+    """Sign documents with your key and submit them to a node.
+
+    Each FILE holds one document or a JSON array of documents; `-` reads stdin. Every
+    document is built and schema-checked before anything is sent. One document prints its
+    receipt (id, block height, block hash, result); several print one row each (with
+    --json: an array) and go in batches. Exits 1 unless every document was accepted.
+
+    \b
+    Example:
+      tdx doc submit decl.json --key customs-de.key --node 127.0.0.1:7400
+      tdx doc template invoice | tdx doc submit - --key trader.key
+      tdx doc submit batch/*.json --key customs-de.key --json
+    """
+    sources = list(_read_documents(files))
+    if not sources:
+        raise Failure("no documents to submit (the files hold empty arrays)")
+    identity = load_identity(key_file)
+    output = Output(as_json)
+    with Client(node) as client:
+        network = client.status().network
+        envelopes = [_sealed(identity, network, label, document, kind)
+                     for label, document in sources]
+        if len(envelopes) == 1:
+            _submit_one(client, envelopes[0], output)
+        else:
+            _submit_many(client, [label for label, _ in sources], envelopes, output)
+
+
+def _read_documents(files: Sequence[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Yield (label, document) for each document in the files, in order."""
+    if list(files).count("-") > 1:
+        raise click.UsageError("stdin (-) can be read only once")
+    for name in files:
+        label = "stdin" if name == "-" else name
+        loaded = read_json(name)
+        items = loaded if isinstance(loaded, list) else [loaded]
+        for i, item in enumerate(items):
+            where = f"{label}[{i}]" if isinstance(loaded, list) else label
+            if not isinstance(item, dict):
+                raise Failure(f"{where}: a document is a JSON object "
+                              '{"kind", "ucr", "recipients", "content"}')
+            yield where, item
+
+
+def _sealed(identity: Identity, network: str, label: str, document: dict[str, Any],
+            kind: str | None) -> documents_pb2.Envelope:
+    """Build, sign and schema-check one document; errors name the file."""
+    try:
+        body = body_from_json(network, document, kind)
+        envelope = seal(identity, body)
+        check_body(body, network)
+    except SchemaError as exc:
+        raise Failure(f"{label}: {exc}") from None
+    return envelope
+
+
+def _submit_one(client: Client, envelope: documents_pb2.Envelope, output: Output) -> None:
+    try:
+        receipt = client.submit(envelope)
+    except (Rejected, AlreadyExists) as exc:
+        if exc.receipt is None:
+            raise
+        _show_receipt(exc.receipt, output)
+        why = "already on the ledger" if isinstance(exc, AlreadyExists) else exc.message
+        raise Failure(f"{exc.code}: {why}") from None
+    _show_receipt(receipt, output)
+
+
+def _show_receipt(receipt: ledger_pb2.Receipt, output: Output) -> None:
+    output.emit(receipt_json(receipt), lambda: output.fields([
+        ("document id", receipt.document_id), ("height", receipt.height),
+        ("block hash", receipt.block_hash.hex()), ("position", receipt.position),
+        ("result", result_text(receipt.result)),
+        *(("notice", notice) for notice in receipt.result.notices),
+    ]))
+
+
+def _submit_many(client: Client, labels: list[str], envelopes: list[documents_pb2.Envelope],
+                 output: Output) -> None:
+    outcomes: list[ledger_pb2.Receipt | ApiError] = []
+    stderr = Console(stderr=True)
+    show_bar = not output.as_json and len(envelopes) >= PROGRESS_FROM and stderr.is_terminal
+    with Progress(TextColumn("submitting"), BarColumn(), MofNCompleteColumn(),
+                  console=stderr, disable=not show_bar, transient=True) as progress:
+        task = progress.add_task("submit", total=len(envelopes))
+        step = PROGRESS_STEP if show_bar else len(envelopes)
+        for start in range(0, len(envelopes), step):
+            outcomes.extend(client.submit_many(envelopes[start:start + step]))
+            progress.update(task, completed=len(outcomes))
+    rows: list[dict[str, Any]] = []
+    for label, envelope, outcome in zip(labels, envelopes, outcomes, strict=True):
+        row: dict[str, Any] = {"source": label}
+        if isinstance(outcome, ApiError):
+            row["document_id"] = document_id(envelope.body)
+            if outcome.receipt is not None:
+                row.update(receipt_json(outcome.receipt))
+            row["error"] = {"code": outcome.code, "message": outcome.message}
+        else:
+            row.update(receipt_json(outcome))
+        rows.append(row)
+    output.emit(rows, lambda: output.table(
+        None, ["source", "document id", "height", "result"],
+        ([r["source"], r["document_id"], r.get("height", ""), _row_result(r)] for r in rows),
+        no_wrap=["document id"]))
+    failed = sum(1 for r in rows if "error" in r or r["result"]["status"] != "accepted")
+    if failed:
+        raise Failure(f"{failed} of {len(rows)} documents were not accepted")
+
+
+def _row_result(row: dict[str, Any]) -> str:
+    if "error" in row:
+        return f"{row['error']['code']}: {row['error']['message']}"
+    result: dict[str, Any] = row["result"]
+    if result["status"] == "accepted":
+        return "accepted"
+    return f"{result['status']} ({result['code']}: {result['reason']})"
+
+
+# -- get, query -------------------------------------------------------------------------
+
+def _document_id(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    text = value.strip().lower()
+    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+        raise click.BadParameter("a document id is 64 hex digits", ctx, param)
+    return text
+
+
+@doc.command()
+@click.argument("doc_id", metavar="ID", callback=_document_id)
+@node_option
+@json_option
+def get(doc_id: str, node: str, as_json: bool) -> None:
+    """Show one document: kind, issuer, UCR, block, result and content.
+
+    The envelope's signature and id are checked here too, so what is shown is what its
+    signer signed.
+
+    \b
+    Example:
+      tdx doc get 3f1c...e9 --node 127.0.0.1:7400
+      tdx doc get 3f1c...e9 --json | jq .document.content
+    """
+    with Client(node) as client:
+        record = client.get(doc_id)
+    data = record_json(record)
+    output = Output(as_json)
+
+    def human() -> None:
+        output.fields([
+            ("document id", data["document_id"]), ("kind", data["kind"]),
+            ("issuer", data["issuer"]), ("ucr", data["ucr"] or "-"),
+            ("recipients", ", ".join(data["recipients"]) or "-"),
+            ("created", _time(data["created_ms"])), ("signer", data["signer"]),
+            ("signature", "valid" if data["signature_valid"] else "INVALID"),
+            ("height", data["receipt"]["height"]),
+            ("block hash", data["receipt"]["block_hash"]),
+            ("result", result_text(record.receipt.result)),
+        ])
+        output.line("document:")
+        output.line(_indented_json(data["document"]))
+
+    output.emit(data, human)
+
+
+@doc.command()
+@click.option("--ucr", help="Documents of this consignment (Unique Consignment Reference).")
+@click.option("--kind", type=KIND_CHOICE, metavar="KIND", help="Documents of this kind.")
+@click.option("--issuer", metavar="ID", help="Documents issued by this member.")
+@click.option("--limit", type=click.IntRange(min=0), default=100, show_default=True,
+              help="At most this many documents (0: all).")
+@node_option
+@json_option
+def query(ucr: str | None, kind: str | None, issuer: str | None, limit: int, node: str,
+          as_json: bool) -> None:
+    """List documents by UCR, kind or issuer (all that are given must match), oldest first.
+
+    \b
+    Example:
+      tdx doc query --ucr 4DE123456789-INV-2026-0001
+      tdx doc query --kind origin_certificate --issuer chamber-de --limit 10 --json
+    """
+    if not (ucr or kind or issuer):
+        raise click.UsageError("give --ucr, --kind or --issuer")
+    with Client(node) as client:
+        records = client.query(ucr=ucr or "", kind=kind or "", issuer=issuer or "",
+                               limit=limit)
+    rows = [record_json(r) for r in records]
+    output = Output(as_json)
+
+    def human() -> None:
+        if not rows:
+            output.line("no documents match")
+            return
+        output.table(None, ["height", "document id", "kind", "issuer", "ucr", "result"],
+                     ([r["receipt"]["height"], r["document_id"], r["kind"], r["issuer"],
+                       r["ucr"], result_text(rec.receipt.result)]
+                      for r, rec in zip(rows, records, strict=True)),
+                     no_wrap=["document id"])
+
+    output.emit(rows, human)
+
+
+def record_json(record: ledger_pb2.DocumentRecord) -> dict[str, Any]:
+    """A document record as JSON: who, what, where on the ledger, and the document form."""
+    envelope = record.envelope
+    try:
+        body = open_envelope(envelope)
+        valid = document_id(envelope.body) == record.document_id
+    except DocumentError:
+        valid = False
+        try:
+            body = decode_body(envelope.body)
+        except DocumentError:
+            body = documents_pb2.DocumentBody()
+    return {
+        "document_id": record.document_id, "kind": record.kind or kind_of(body),
+        "issuer": body.issuer, "network": body.network, "ucr": body.ucr,
+        "recipients": list(body.recipients), "created_ms": body.created_ms,
+        "signer": envelope.signer.hex(), "signature_valid": valid,
+        "receipt": receipt_json(record.receipt), "document": body_to_json(body),
+    }
+
+
+# -- proof, verify ----------------------------------------------------------------------
+
+@doc.command()
+@click.argument("doc_id", metavar="ID", callback=_document_id)
+@click.option("--out", required=True, metavar="FILE",
+              help="Where to write the proof (protobuf JSON); `-` for stdout.")
+@node_option
+@json_option
+def proof(doc_id: str, out: str, node: str, as_json: bool) -> None:
+    """Fetch a document's proof, which anyone can check offline with the genesis.
+
+    The proof holds the signed envelope, its result, the block header, the Merkle paths
+    and the validators' signatures. An existing file is replaced atomically.
+
+    \b
+    Example:
+      tdx doc proof 3f1c...e9 --out proof.json
+      tdx doc verify --proof proof.json --genesis genesis.json
+    """
+    if out == "-" and as_json:
+        raise click.UsageError("--out - already prints the proof as JSON; drop --json")
+    with Client(node) as client:
+        answer = client.get_proof(doc_id)
+    text = json_format.MessageToJson(answer, preserving_proto_field_name=True, indent=2) + "\n"
+    if out == "-":
+        click.echo(text, nl=False)
+        return
+    write_atomically(Path(out), text, replace=True)
+    header = ledger_pb2.BlockHeader.FromString(answer.header)
+    data = {"document_id": doc_id, "out": out, "height": header.height,
+            "signatures": len(answer.signatures)}
+    output = Output(as_json)
+    output.emit(data, lambda: output.fields([
+        ("wrote", out), ("document id", doc_id), ("height", header.height),
+        ("signatures", len(answer.signatures)),
+    ]))
+
+
+@doc.command()
+@click.option("--proof", "proof_file", required=True, metavar="FILE",
+              help="A proof written by `tdx doc proof` (`-` for stdin).")
+@click.option("--genesis", "genesis_file", type=click.Path(dir_okay=False, path_type=Path),
+              required=True, help="The network's genesis file.")
+@json_option
+def verify(proof_file: str, genesis_file: Path, as_json: bool) -> None:
+    """Check a document proof offline, with nothing but the genesis file.
+
+    Checks the envelope's signature, its place and its result's place in the block, the
+    block's network, and that a majority of the genesis validators signed the block.
+    Exits 1 with the first check that fails.
+
+    \b
+    Example:
+      tdx doc verify --proof proof.json --genesis genesis.json
+    """
+    network = load_genesis(genesis_file)
+    document_proof = ledger_pb2.DocumentProof()
+    label = "stdin" if proof_file == "-" else proof_file
+    try:
+        json_format.Parse(read_text(proof_file), document_proof)
+    except json_format.ParseError as exc:
+        raise Failure(f"{label}: not a document proof: {exc}") from None
+    try:
+        verified = verify_proof(document_proof, network)
+    except ProofError as exc:
+        raise Failure(f"proof does not verify: {exc}") from None
+    data = {"verified": True, "network": network.network, **dataclasses.asdict(verified)}
+    output = Output(as_json)
+    output.emit(data, lambda: output.fields([
+        ("verified", f"document {verified.document_id}"),
+        ("kind", verified.kind), ("issuer", verified.issuer),
+        ("network", network.network), ("height", verified.height),
+        ("block hash", verified.block_hash),
+        ("certified", f"signed by {verified.signatures} of {verified.validators} validators"),
+        ("result", "accepted" if verified.accepted else f"rejected ({verified.reason})"),
+    ]))
+
+
+# -- shared rendering -------------------------------------------------------------------
+
+_STATUS_NAMES = {
+    ledger_pb2.RESULT_STATUS_ACCEPTED: "accepted",
+    ledger_pb2.RESULT_STATUS_REJECTED: "rejected",
+}
+
+
+def result_json(result: ledger_pb2.Result) -> dict[str, Any]:
+    """A Result as JSON, its status as "accepted", "rejected" or "unspecified"."""
+    return {"status": _STATUS_NAMES.get(result.status, "unspecified"), "code": result.code,
+            "reason": result.reason, "notices": list(result.notices)}
+
+
+def result_text(result: ledger_pb2.Result) -> str:
+    """A Result in a few words: "accepted", or "rejected (code: reason)"."""
+    status = _STATUS_NAMES.get(result.status, "unspecified")
+    if result.status == ledger_pb2.RESULT_STATUS_ACCEPTED:
+        return status
+    return f"{status} ({result.code}: {result.reason})"
+
+
+def receipt_json(receipt: ledger_pb2.Receipt) -> dict[str, Any]:
+    """A Receipt as JSON, its block hash in hex."""
+    return {"document_id": receipt.document_id, "height": receipt.height,
+            "block_hash": receipt.block_hash.hex(), "position": receipt.position,
+            "result": result_json(receipt.result)}
+
+
+def _time(ms: int) -> str:
+    if ms <= 0:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _indented_json(value: Any) -> str:
+    return "\n".join("  " + line for line in json.dumps(value, indent=2,
+                                                        ensure_ascii=False).splitlines())

@@ -1,0 +1,70 @@
+"""The ``tdx`` entry point: the root group and the console script's ``main``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from importlib.metadata import PackageNotFoundError, version
+
+import click
+
+from ._output import TdxGroup
+from .doc import doc
+from .genesis import genesis
+from .keys import keys
+from .node import node
+from .status import status
+
+DEBUG_ENV = "TDX_DEBUG"
+
+
+def _version() -> str:
+    try:
+        return version("tdx")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+@click.group(cls=TdxGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(_version(), prog_name="tdx")
+def cli() -> None:
+    """tdx: a permissioned ledger for customs trade documents.
+
+    Every command prints a human view by default and one JSON document with --json.
+    Failures exit 1 with a one-line reason on stderr; usage mistakes exit 2.
+
+    \b
+    A network of one, from nothing:
+      tdx keys generate --out customs-de.key
+      tdx genesis create --out genesis.json --network tdx-devnet
+      tdx genesis add-member genesis.json --name "Zoll DE" --key customs-de.key \\
+          --country DE --roles customs,issuer --validator --address 127.0.0.1:7400
+      tdx node init --genesis genesis.json --key customs-de.key --data ./node-de
+      tdx node start --data ./node-de &
+      tdx doc template export_declaration > decl.json
+      tdx doc submit decl.json --key customs-de.key
+      tdx status
+    """
+
+
+cli.add_command(keys)
+cli.add_command(genesis)
+cli.add_command(node)
+cli.add_command(doc)
+cli.add_command(status)
+
+
+def main() -> None:
+    """Run the CLI; an unexpected error is one line too (TDX_DEBUG=1 shows the traceback)."""
+    try:
+        cli.main(prog_name="tdx")
+    except Exception as exc:
+        if os.environ.get(DEBUG_ENV):
+            raise
+        click.echo(f"error: internal error: {type(exc).__name__}: {exc} "
+                   f"(set {DEBUG_ENV}=1 for the traceback)", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

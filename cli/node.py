@@ -1,0 +1,117 @@
+"""``tdx node``: set up a node's data folder from a genesis and a key, and run the node.
+
+The node package is imported inside the commands, so that the rest of the CLI works (and
+starts fast) without loading it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import click
+
+from ._output import Output, TdxGroup
+from ._params import HOST_PORT, PASSPHRASE_ENV, json_option, key_is_encrypted, passphrase_for
+
+
+@click.group(cls=TdxGroup)
+def node() -> None:
+    """Set up and run a node.
+
+    `init` makes a data folder from a genesis file and the member's key; `start` runs the
+    node from that folder in the foreground until Ctrl-C or SIGTERM.
+
+    \b
+    Example:
+      tdx node init --genesis genesis.json --key customs-de.key --data ./node-de
+      tdx node start --data ./node-de
+    """
+
+
+@node.command()
+@click.option("--genesis", "genesis_file", type=click.Path(dir_okay=False, path_type=Path),
+              required=True, help="The network's genesis file.")
+@click.option("--key", "key_file", type=click.Path(dir_okay=False, path_type=Path),
+              required=True, help="This node's member key file.")
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
+              required=True, help="The data folder to create.")
+@click.option("--api", type=HOST_PORT,
+              help="Client API address to serve [default: the member's address in the "
+                   "genesis].")
+@json_option
+def init(genesis_file: Path, key_file: Path, data_dir: Path, api: str | None,
+         as_json: bool) -> None:
+    """Create a node's data folder from a genesis file and the member's key.
+
+    An encrypted key's passphrase comes from env TDX_KEY_PASSPHRASE or a prompt.
+
+    \b
+    Example:
+      tdx node init --genesis genesis.json --key customs-de.key --data ./node-de \\
+          --api 127.0.0.1:7400
+    """
+    from tdx.node import init_node
+
+    passphrase = passphrase_for(key_file)
+    summary = init_node(data_dir, genesis_file, key_file, api_address=api,
+                        passphrase=passphrase)
+    data = {str(k): str(v) for k, v in summary.items()}
+    output = Output(as_json)
+    output.emit(data, lambda: output.fields(
+        [(k.replace("_", " "), v) for k, v in data.items()]
+        + [("next", f"tdx node start --data {data_dir}")]
+    ))
+
+
+@node.command()
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
+              required=True, help="The data folder made by `tdx node init`.")
+@json_option
+def start(data_dir: Path, as_json: bool) -> None:
+    """Run the node in the foreground until Ctrl-C or SIGTERM.
+
+    An encrypted node key's passphrase comes from env TDX_KEY_PASSPHRASE or a prompt. With
+    --json, one JSON object is printed when the node has stopped.
+
+    \b
+    Example:
+      tdx node start --data ./node-de
+      TDX_KEY_PASSPHRASE=... tdx node start --data ./node-de &
+    """
+    from tdx.node import start_node
+
+    start_node(data_dir, passphrase=_node_passphrase(data_dir))
+    data = {"data_dir": str(data_dir), "stopped": True}
+    output = Output(as_json)
+    output.emit(data, lambda: output.line(f"node stopped ({data_dir})"))
+
+
+def _node_passphrase(data_dir: Path) -> str | None:
+    """The passphrase of the node's key: env, else a prompt when the key is encrypted."""
+    from_env = os.environ.get(PASSPHRASE_ENV)
+    if from_env:
+        return from_env
+    key_file = _node_key_file(data_dir)
+    if key_file is None or not key_is_encrypted(key_file):
+        return None
+    return passphrase_for(key_file)
+
+
+def _node_key_file(data_dir: Path) -> Path | None:
+    """The key file in a data folder, if there is exactly one tdx key file at its top."""
+    found: list[Path] = []
+    try:
+        candidates = [p for p in data_dir.iterdir() if p.is_file() and p.suffix in
+                      (".key", ".json")]
+    except OSError:
+        return None
+    for path in candidates:
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict) and str(record.get("format", "")).startswith("tdx-ed25519"):
+            found.append(path)
+    return found[0] if len(found) == 1 else None
