@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from collections.abc import Iterable, Mapping
@@ -151,7 +152,7 @@ def template(kind: str) -> dict[str, Any]:
     if maker is None:
         raise SchemaError("kind", f"no template for {kind!r}; templates: "
                                   + ", ".join(sorted(TEMPLATES)))
-    return {"kind": kind, **maker(int(time.time() * 1000))}
+    return copy.deepcopy({"kind": kind, **maker(int(time.time() * 1000))})
 
 
 def template_kinds() -> list[str]:
