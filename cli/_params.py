@@ -11,6 +11,8 @@ from typing import Any, TypeVar
 import click
 from tdx.sdk import Identity, public_key_of_file
 
+from ._output import Failure
+
 PASSPHRASE_ENV = "TDX_KEY_PASSPHRASE"
 NODE_ENV = "TDX_NODE"
 DEFAULT_NODE = "127.0.0.1:7400"
@@ -76,10 +78,10 @@ def new_passphrase() -> str:
     from_env = os.environ.get(PASSPHRASE_ENV)
     if from_env:
         return from_env
-    answer: str = click.prompt("Passphrase for the new key", hide_input=True,
-                               confirmation_prompt=True, err=True)
-    if not answer:
-        raise click.UsageError("an empty passphrase would leave the key unprotected")
+    answer: str = click.prompt("Passphrase for the new key", hide_input=True, err=True)
+    again: str = click.prompt("Repeat the passphrase", hide_input=True, err=True)
+    if answer != again:
+        raise Failure("the two passphrases do not match; nothing was written")
     return answer
 
 

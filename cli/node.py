@@ -6,8 +6,9 @@ starts fast) without loading it.
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
+import sys
 from pathlib import Path
 
 import click
@@ -60,7 +61,7 @@ def init(genesis_file: Path, key_file: Path, data_dir: Path, api: str | None,
     data = {str(k): str(v) for k, v in summary.items()}
     output = Output(as_json)
     output.emit(data, lambda: output.fields(
-        [(k.replace("_", " "), v) for k, v in data.items()]
+        [(k.replace("_", " "), v or "-") for k, v in data.items()]
         + [("next", f"tdx node start --data {data_dir}")]
     ))
 
@@ -82,7 +83,10 @@ def start(data_dir: Path, as_json: bool) -> None:
     """
     from tdx.node import start_node
 
-    start_node(data_dir, passphrase=_node_passphrase(data_dir))
+    passphrase = _node_passphrase(data_dir)
+    # The node announces itself on stdout; with --json that belongs on stderr.
+    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+        start_node(data_dir, passphrase=passphrase)
     data = {"data_dir": str(data_dir), "stopped": True}
     output = Output(as_json)
     output.emit(data, lambda: output.line(f"node stopped ({data_dir})"))
@@ -90,28 +94,12 @@ def start(data_dir: Path, as_json: bool) -> None:
 
 def _node_passphrase(data_dir: Path) -> str | None:
     """The passphrase of the node's key: env, else a prompt when the key is encrypted."""
+    from tdx.node.config import paths
+
     from_env = os.environ.get(PASSPHRASE_ENV)
     if from_env:
         return from_env
-    key_file = _node_key_file(data_dir)
-    if key_file is None or not key_is_encrypted(key_file):
-        return None
+    key_file = paths(data_dir)["key"]
+    if not key_file.is_file() or not key_is_encrypted(key_file):
+        return None  # start_node names what is missing
     return passphrase_for(key_file)
-
-
-def _node_key_file(data_dir: Path) -> Path | None:
-    """The key file in a data folder, if there is exactly one tdx key file at its top."""
-    found: list[Path] = []
-    try:
-        candidates = [p for p in data_dir.iterdir() if p.is_file() and p.suffix in
-                      (".key", ".json")]
-    except OSError:
-        return None
-    for path in candidates:
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(record, dict) and str(record.get("format", "")).startswith("tdx-ed25519"):
-            found.append(path)
-    return found[0] if len(found) == 1 else None
