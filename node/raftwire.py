@@ -72,7 +72,8 @@ def hard_state_from_pb(state: raft_pb2.HardState) -> HardState:
 def message_to_pb(message: RaftMessage) -> raft_pb2.RaftMessage:
     """Core RaftMessage -> proto (``from_`` becomes ``from``)."""
     out = raft_pb2.RaftMessage(
-        type=raft_pb2.MessageType.ValueType(message.type), to=message.to, term=message.term, log_term=message.log_term,
+        type=raft_pb2.MessageType.ValueType(message.type), to=message.to, term=message.term,
+        log_term=message.log_term,
         index=message.index, entries=[entry_to_pb(e) for e in message.entries],
         commit=message.commit, reject=message.reject, reject_hint=message.reject_hint,
         context=message.context)
