@@ -78,9 +78,10 @@ class Node:
         def on_applied(block: AppliedBlock) -> None:
             applied_queue.put_nowait(block)
 
-        solo = SoloLog(self.store, self.ledger, block_signer(self.identity), on_applied)
+        solo = SoloLog(self.store, self.ledger, block_signer(self.identity), on_applied,
+                       self.identity.member_id)
         solo.recover()
-        sequencer = Sequencer(solo.propose, self.identity.member_id)
+        sequencer = Sequencer(solo.order, max_in_flight=1)
         servicer = LedgerServicer(self.ledger, sequencer, self.identity.member_id,
                                   lambda: {"role": "solo", "term": 1,
                                            "leader": self.identity.member_id})
