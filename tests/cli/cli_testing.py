@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner, Result
 from tdx.cli.main import cli
 from tdx.sdk import Client, TdxError
@@ -80,6 +81,10 @@ def node_package_ready() -> bool:
     except ImportError:
         return False
     return all(hasattr(node, name) for name in ("init_node", "start_node", "NodeError"))
+
+
+needs_node = pytest.mark.skipif(not node_package_ready(),
+                                reason="tdx.node has no init_node/start_node yet")
 
 
 def free_port() -> int:

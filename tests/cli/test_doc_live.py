@@ -17,14 +17,13 @@ from cli_testing import (
     as_json,
     free_port,
     make_genesis,
-    node_package_ready,
+    needs_node,
     run,
     running_node,
 )
 from tdx.sdk import Client, template
 
-pytestmark = pytest.mark.skipif(not node_package_ready(),
-                                reason="tdx.node has no init_node/start_node yet")
+pytestmark = needs_node
 
 PASSPHRASE = "trader secret"
 UCR = template("export_declaration")["ucr"]
