@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
@@ -24,7 +25,7 @@ from rich.console import Console
 from rich.table import Table
 from tdx.sdk import ApiError, TdxError, Unavailable
 
-# Wide enough that a 64-hex document id and its neighbours fit on one line when piped.
+# Wide enough that a 64-hex document id and its neighbours fit on one line.
 _PIPE_WIDTH = 200
 
 
@@ -72,7 +73,7 @@ def failure_from(exc: BaseException, node: object = None) -> Failure | None:
         return Failure(f"{exc.code}: {exc.message}")
     if isinstance(exc, TdxError):
         return Failure(str(exc))
-    if type(exc).__name__ == "NodeError":
+    if isinstance(exc, _node_error_class()):
         return Failure(str(exc))
     if isinstance(exc, OSError):
         name = exc.filename if exc.filename is not None else ""
@@ -83,6 +84,13 @@ def failure_from(exc: BaseException, node: object = None) -> Failure | None:
     if isinstance(exc, json_format.ParseError):
         return Failure(f"not the expected protobuf JSON: {exc}")
     return None
+
+
+def _node_error_class() -> type[BaseException] | tuple[()]:
+    """tdx.node's NodeError once the node package is loaded (a NodeError implies it is)."""
+    node = sys.modules.get("tdx.node")
+    error = getattr(node, "NodeError", None)
+    return error if isinstance(error, type) and issubclass(error, BaseException) else ()
 
 
 # -- reading and writing files ------------------------------------------------------------
@@ -155,13 +163,15 @@ class Output:
 
     @property
     def console(self) -> Console:
-        """A rich console on the current stdout (created late, so CliRunner captures it)."""
+        """A rich console on the current stdout (created late, so CliRunner captures it).
+
+        It is at least _PIPE_WIDTH wide even on a narrow terminal: a table of 64-hex ids
+        that the terminal wraps is readable, one that rich folds into columns is not.
+        """
         if self._console is None:
-            terminal = sys.stdout.isatty()
-            self._console = Console(
-                file=sys.stdout, highlight=False, soft_wrap=False,
-                width=None if terminal else _PIPE_WIDTH,
-            )
+            width = max(shutil.get_terminal_size().columns, _PIPE_WIDTH)
+            self._console = Console(file=sys.stdout, highlight=False, soft_wrap=False,
+                                    width=width)
         return self._console
 
     def emit(self, data: Any, human: Callable[[], None]) -> None:
