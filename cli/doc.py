@@ -95,9 +95,8 @@ def template_command(kind: str | None, list_kinds: bool, as_json: bool) -> None:
             None, ["kind", "summary"], ([r["kind"], r["summary"]] for r in rows)))
         return
     assert kind is not None
-    document = template(kind)
-    output.as_json = True
-    output.emit(document, lambda: None)
+    # The document is JSON for people and scripts alike: --json changes nothing here.
+    click.echo(json.dumps(template(kind), indent=2, ensure_ascii=False))
 
 
 # -- submit -----------------------------------------------------------------------------
