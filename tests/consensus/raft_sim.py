@@ -27,6 +27,7 @@ the seed), so a seed replays exactly. The checks, raising :class:`SafetyViolatio
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import heapq
 import random
@@ -38,8 +39,8 @@ from tdx.consensus import (
     CompactedError,
     ConfChange,
     ConfChangeType,
-    ConfState,
     Config,
+    ConfState,
     Entry,
     EntryType,
     MemoryStorage,
@@ -377,6 +378,7 @@ class Cluster:
 
     def wait_applied(self, data: bytes, count: int | None = None, max_ticks: int = 100) -> bool:
         """Run until ``count`` live nodes (default: all) have applied ``data``."""
+
         def done() -> bool:
             want = count if count is not None else len(self.live())
             return len(self.applied_on(data)) >= want
@@ -575,10 +577,8 @@ class Cluster:
             if storage.snapshot().metadata.index >= entry.index:
                 holders += 1
                 continue
-            try:
+            with contextlib.suppress(CompactedError, UnavailableError):
                 holders += storage.term(entry.index) == entry.term
-            except (CompactedError, UnavailableError):
-                pass
         if holders <= len(voters) - majority(len(voters)):
             raise self.violation(
                 f"durability: committed {entry} is held by {holders} of voters {voters}"
