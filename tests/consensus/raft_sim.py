@@ -171,6 +171,8 @@ class Cluster:
         self._blocked: set[tuple[str, str]] = set()
         self._dirty: set[str] = set()
         self.sent: Counter[MessageType] = Counter()
+        self.drop_if: Callable[[RaftMessage], bool] | None = None
+        """A test's own filter: messages it returns True for are lost."""
         self.leaders: dict[int, str] = {}
         self._entry_ids: dict[tuple[int, int], tuple[EntryType, bytes, int | None]] = {}
         self.committed: dict[int, Entry] = {}
@@ -260,6 +262,8 @@ class Cluster:
         self.sent[message.type] += 1
         if (message.from_, message.to) in self._blocked:
             return
+        if self.drop_if is not None and self.drop_if(message):
+            return
         copies = 1
         if self.faults.drop and self.rng.random() < self.faults.drop:
             copies = 0
@@ -310,6 +314,12 @@ class Cluster:
             return False
         self._dirty.add(node_id)
         return True
+
+    def reconfigure(self, change: ConfChange, max_ticks: int = 100) -> None:
+        """Propose ``change`` through the leader until it is accepted (a leader refuses one
+        until its previous change and its own no-op are applied)."""
+        if not self.run_until(lambda: self.propose_conf_change(change), max_ticks):
+            raise AssertionError(f"{change} not accepted in {max_ticks} ticks (seed={self.seed})")
 
     def read_index(self, node_id: str, ctx: bytes) -> None:
         """Ask ``node_id`` for a linearizable read (see :meth:`read_result`)."""
