@@ -24,6 +24,7 @@ from tdx.sdk import (
     genesis_hash,
     inclusion_path,
     ledger_pb2,
+    quorum,
     result_leaf,
 )
 from tdx.v1 import documents_pb2, ledger_pb2_grpc
@@ -141,7 +142,8 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
         except Refusal as refusal:
             _log_refusal(refusal)
             return ledger_pb2.SubmitOutcome(error_code=refusal.status,
-                                            error_message=refusal.message)
+                                            error_message=refusal.message,
+                                            receipt=refusal.receipt)
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -229,6 +231,13 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
         block = self.ledger.block(record.receipt.height)
         if block is None:
             await _abort(context, grpc.StatusCode.INTERNAL, "block missing from the store")
+        validators = self.ledger.validators
+        signed = {s.validator for s in block.signatures} & {v.id for v in validators}
+        if len(signed) < quorum(len(validators)):
+            await _abort(context, grpc.StatusCode.UNAVAILABLE,
+                         f"block {record.receipt.height} is not certified yet ({len(signed)} of "
+                         f"{quorum(len(validators))} signatures); retry shortly",
+                         reason="block.not_certified", retry_ms=500)
         pos = record.receipt.position
         leaves = [envelope_leaf(e) for e in block.envelopes]
         results = [result_leaf(document_id(e.body), r)
@@ -243,7 +252,7 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
             result_path=ledger_pb2.MerkleProof(leaf_index=pos, tree_size=size,
                                                path=inclusion_path(results, pos)),
             signatures=block.signatures,
-            validators=self.ledger.validators,
+            validators=validators,
         )
         return ledger_pb2.GetProofResponse(proof=proof)
 
@@ -298,6 +307,7 @@ async def _refuse(context: grpc.aio.ServicerContext[Any, Any], refusal: Refusal)
     _log_refusal(refusal)
     code = grpc.StatusCode[refusal.status]
     await _abort(context, code, refusal.message, reason=refusal.code, field=refusal.field,
+                 receipt=refusal.receipt,
                  retry_ms=1000 if code == grpc.StatusCode.RESOURCE_EXHAUSTED else 0)
 
 

@@ -16,6 +16,7 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from tdx.consensus import HardState, bootstrap_entries
 from tdx.sdk import (
     GenesisError,
     Identity,
@@ -28,6 +29,7 @@ from tdx.v1 import ledger_pb2
 
 from .errors import NodeError
 from .ledger import Ledger
+from .raftstore import RaftStore
 from .store import Prefix, Store
 
 CONFIG_FORMAT = "tdx-node/1"
@@ -108,6 +110,10 @@ def init_node(data_dir: Path, genesis_path: Path, key_path: Path,
     store = Store(files["ledger"], create=True)
     try:
         Ledger.initialize(store, genesis)
+        if member.validator:
+            voters = [m.id for m in genesis.members if m.validator]
+            entries = bootstrap_entries(voters)
+            RaftStore(store).save(entries, HardState(term=1, commit=len(entries)), None)
     finally:
         store.close()
     config = NodeConfig(member_id=member.id, network=genesis.network, api_address=api,

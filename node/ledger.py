@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from google.protobuf.message import DecodeError
 from tdx.sdk import (
+    BLOCK_DOMAIN,
     block_hash,
     document_id,
     envelope_leaf,
@@ -22,6 +23,7 @@ from tdx.sdk import (
     ledger_pb2,
     merkle_root,
     result_leaf,
+    verify_signature,
 )
 from tdx.v1 import documents_pb2
 
@@ -149,13 +151,15 @@ class Ledger:
 
     # -- apply ---------------------------------------------------------------------------
 
-    def apply(self, data: bytes, term: int, raft_index: int,
-              sign: Signer | None = None) -> AppliedBlock | None:
+    def apply(self, data: bytes, term: int, raft_index: int, sign: Signer | None = None,
+              expect_hash: bytes | None = None) -> AppliedBlock | None:
         """Apply one committed Raft entry's data and persist the block (fsync'd).
 
         Returns None (and only records the Raft index) for an entry that carries no
         proposal: a leader's no-op or bytes that are not a BlockProposal. Entries at or
-        below the applied index are ignored, which makes replay after a crash safe.
+        below the applied index are ignored, which makes replay after a crash safe. With
+        ``expect_hash``, raises LedgerMismatch and writes nothing unless the block this
+        node computes has that hash.
         """
         if raft_index <= self.applied_index:
             return None
@@ -166,8 +170,7 @@ class Ledger:
             log.error("entry %d is not a block proposal; skipped", raft_index)
             proposal = ledger_pb2.BlockProposal()
         if not data or not proposal.envelopes:
-            self.store.write({Prefix.APPLIED: u64(raft_index)}, sync=True)
-            self.applied_index = raft_index
+            self.mark_applied(raft_index)
             return None
         batch = self.store.batch()
         height = self.height + 1
@@ -206,6 +209,9 @@ class Ledger:
         )
         header_bytes = header.SerializeToString(deterministic=True)
         digest = block_hash(header_bytes)
+        if expect_hash is not None and digest != expect_hash:
+            raise LedgerMismatch(f"block {height} re-applied here hashes to {digest.hex()}, "
+                                 f"not {expect_hash.hex()}")
         block = ledger_pb2.Block(header=header_bytes, envelopes=proposal.envelopes,
                                  results=results)
         if sign is not None:
@@ -234,6 +240,64 @@ class Ledger:
                   len(proposal.envelopes), accepted)
         return AppliedBlock(height=height, hash=digest, block=block, receipts=receipts,
                             raft_index=raft_index)
+
+    def replay(self, block: ledger_pb2.Block, sign: Signer | None = None) -> AppliedBlock:
+        """Apply a block fetched from a peer by re-executing it; keep its valid signatures.
+
+        Raises LedgerMismatch, writing nothing, when the block does not follow this ledger or
+        re-executing it here gives another hash: a peer cannot make this node store a block
+        that its own state machine would not have produced.
+        """
+        header = ledger_pb2.BlockHeader.FromString(block.header)
+        if header.height != self.height + 1 or header.previous_hash != self.last_hash:
+            raise LedgerMismatch(f"block {header.height} does not follow block {self.height}")
+        proposal = ledger_pb2.BlockProposal(envelopes=block.envelopes,
+                                            proposed_ms=header.proposed_ms,
+                                            proposer=header.proposer)
+        applied = self.apply(proposal.SerializeToString(), header.term, header.raft_index,
+                             sign, expect_hash=block_hash(block.header))
+        if applied is None:
+            raise LedgerMismatch(f"block {header.height} was not applied (Raft index "
+                                 f"{header.raft_index} is not past {self.applied_index})")
+        self.add_signatures(header.height, list(block.signatures))
+        return applied
+
+    def add_signatures(self, height: int,
+                       signatures: list[ledger_pb2.BlockSignature]) -> int:
+        """Keep the valid validator signatures of block ``height``; return how many it has.
+
+        A signature counts when its validator is current, the key is that validator's and
+        it verifies over this node's hash of the block. Not fsync'd: signatures can be
+        collected again.
+        """
+        block = self.block(height)
+        if block is None:
+            return 0
+        digest = block_hash(block.header)
+        have = {s.validator for s in block.signatures}
+        keys = {v.id: bytes(v.public_key) for v in self.validators}
+        added = False
+        for sig in signatures:
+            key = keys.get(sig.validator)
+            if sig.validator in have or key is None or key != bytes(sig.public_key):
+                continue
+            if verify_signature(key, BLOCK_DOMAIN, digest, bytes(sig.signature)):
+                block.signatures.append(sig)
+                have.add(sig.validator)
+                added = True
+        if added:
+            self.store.write({Prefix.BLOCK + u64(height): block.SerializeToString()},
+                             sync=False)
+        return len(have)
+
+    def mark_applied(self, raft_index: int) -> None:
+        """Record that an entry with no block (a no-op or a conf change) was applied.
+
+        Not fsync'd: losing it only makes a restart re-apply an entry that changes nothing.
+        """
+        if raft_index > self.applied_index:
+            self.store.write({Prefix.APPLIED: u64(raft_index)}, sync=False)
+            self.applied_index = raft_index
 
     def _verdict(
         self, batch: WriteBatch, envelope: documents_pb2.Envelope, doc_id: str,
@@ -267,6 +331,10 @@ class Ledger:
         """The height of the block with hash ``digest``, or None."""
         raw = self.store.get(Prefix.BLOCK_HASH + digest)
         return None if raw is None else from_u64(raw)
+
+
+class LedgerMismatch(Exception):
+    """A block from a peer does not match what this node's state machine produces."""
 
 
 def _rejected(code: str, reason: str) -> ledger_pb2.Result:

@@ -86,9 +86,18 @@ class RaftStore:
 
     def save(self, entries: list[Entry], hard_state: HardState | None,
              snapshot: Snapshot | None, *, sync: bool = True) -> None:
-        """Persist a Ready's snapshot, entries and hard state in one fsync'd batch.
+        """Persist a Ready's snapshot, entries and hard state in one fsync'd batch."""
+        items = self.stage(entries, hard_state, snapshot)
+        if items:
+            self._store.write(items, sync=sync)
 
-        Appended entries replace any conflicting suffix of the log.
+    def stage(self, entries: list[Entry], hard_state: HardState | None,
+              snapshot: Snapshot | None) -> dict[bytes, bytes | None]:
+        """Take a Ready's writes into memory and return them for one ``Store.write``.
+
+        The driver calls this on the event loop thread (the core reads this object there) and
+        writes the returned items, fsync'd, in its I/O thread before it sends that Ready's
+        messages. Appended entries replace any conflicting suffix of the log.
         """
         items: dict[bytes, bytes | None] = {}
         if snapshot is not None and not snapshot.is_empty():
@@ -115,13 +124,16 @@ class RaftStore:
         if hard_state is not None:
             items[Prefix.RAFT_HARD] = hard_state_to_pb(hard_state).SerializeToString()
             self._hard = hard_state
-        if items:
-            self._store.write(items, sync=sync)
+        return items
 
-    def compact(self, index: int, term: int, conf_state: ConfState, data: bytes) -> None:
-        """Record a snapshot of applied state at ``index`` and drop the log before it."""
+    def compact(self, index: int, term: int, conf_state: ConfState,
+                data: bytes) -> dict[bytes, bytes | None]:
+        """Record a snapshot of applied state at ``index`` and drop the log up to it.
+
+        Returns the writes for the driver to make (as with ``stage``).
+        """
         if index <= self._snapshot.metadata.index or index > self.last_index():
-            return
+            return {}
         snapshot = Snapshot(SnapshotMetadata(index=index, term=term, conf_state=conf_state),
                             data)
         items: dict[bytes, bytes | None] = {
@@ -131,4 +143,4 @@ class RaftStore:
                 items[Prefix.RAFT_LOG + u64(entry.index)] = None
         self._entries = [e for e in self._entries if e.index > index]
         self._snapshot = snapshot
-        self._store.write(items, sync=True)
+        return items

@@ -16,6 +16,7 @@ from tdx.sdk import (
     SignatureError,
     check_body,
     documents_pb2,
+    ledger_pb2,
     open_envelope,
 )
 
@@ -27,12 +28,14 @@ MAX_BODY_BYTES = 256 * 1024
 class Refusal(Exception):
     """Why an envelope is refused: a gRPC status name, a result code and a message."""
 
-    def __init__(self, status: str, code: str, message: str, field: str = "") -> None:
+    def __init__(self, status: str, code: str, message: str, field: str = "",
+                 receipt: ledger_pb2.Receipt | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.field = field
+        self.receipt = receipt
 
 
 class MemberView(Protocol):

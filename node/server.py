@@ -1,4 +1,10 @@
-"""The node process: open the ledger, serve the API, commit blocks, stop cleanly."""
+"""The node process: open the ledger, serve the API, commit blocks, stop cleanly.
+
+A validator orders blocks with Raft (``cluster.RaftDriver``) and serves PeerService beside
+LedgerService; an observer follows the validators (``follower.Follower``). Signals: SIGINT
+and SIGTERM stop the node; SIGUSR1 cuts a validator off from its peers and SIGUSR2 restores
+it (a fault hook for tests and drills).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ import asyncio
 import logging
 import os
 import signal
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +21,17 @@ import grpc.aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from tdx.sdk import BLOCK_DOMAIN, Identity, IdentityError, ledger_pb2
-from tdx.v1 import ledger_pb2_grpc
+from tdx.v1 import ledger_pb2_grpc, peer_pb2, peer_pb2_grpc
 
 from .api import LedgerServicer
+from .cluster import COMPACT_EVERY, RaftDriver
 from .config import check_store_genesis, load_config, open_genesis, paths
 from .errors import NodeError
+from .follower import Follower
 from .ledger import AppliedBlock, Ledger
+from .peers import PeerServicer, PeerTransport
+from .raftstore import RaftStore
 from .sequencer import Sequencer
-from .solo import SoloLog
 from .store import Store
 
 log = logging.getLogger("tdx.node")
@@ -68,47 +78,79 @@ class Node:
             self.store.close()
             raise
         self.server: grpc.aio.Server | None = None
+        self.compact_every = int(os.environ.get("TDX_RAFT_COMPACT_EVERY", COMPACT_EVERY))
         self._stopped = asyncio.Event()
 
     async def run(self) -> None:
         """Serve until ``stop`` is called or SIGINT/SIGTERM arrives."""
         loop = asyncio.get_running_loop()
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tdx-io")
         applied_queue: asyncio.Queue[AppliedBlock] = asyncio.Queue()
+        member = self.ledger.member(self.identity.member_id)
+        if member is None:
+            raise NodeError(f"member {self.identity.member_id!r} is no longer a member of "
+                            f"{self.ledger.network}")
+        driver: RaftDriver | None = None
+        follower: Follower | None = None
+        if member.validator:
+            identity, network, ledger = self.identity, self.ledger.network, self.ledger
 
-        def on_applied(block: AppliedBlock) -> None:
-            applied_queue.put_nowait(block)
+            def transport(d: RaftDriver) -> PeerTransport:
+                return PeerTransport(identity, network, lambda: ledger.validators, d.deliver,
+                                     d.node.report_unreachable, d.node.report_snapshot)
 
-        solo = SoloLog(self.store, self.ledger, block_signer(self.identity), on_applied,
-                       self.identity.member_id)
-        solo.recover()
-        sequencer = Sequencer(solo.order, max_in_flight=1)
-        servicer = LedgerServicer(self.ledger, sequencer, self.identity.member_id,
-                                  lambda: {"role": "solo", "term": 1,
-                                           "leader": self.identity.member_id})
+            driver = RaftDriver(member_id=identity.member_id, store=self.store,
+                                ledger=self.ledger, raft=RaftStore(self.store),
+                                transport_factory=transport, sign=block_signer(identity),
+                                on_applied=applied_queue.put_nowait, executor=executor,
+                                compact_every=self.compact_every)
+            order, role = driver.order, driver.status
+        else:
+            follower = Follower(self.ledger, executor, applied_queue.put_nowait)
+            order, role = follower.order, follower.status
+        sequencer = Sequencer(order)
+        servicer = LedgerServicer(self.ledger, sequencer, self.identity.member_id, role)
         server = grpc.aio.server(options=SERVER_OPTIONS)
         ledger_pb2_grpc.add_LedgerServiceServicer_to_server(servicer, server)
+        names = [ledger_pb2.DESCRIPTOR.services_by_name["LedgerService"].full_name]
+        if driver is not None:
+            peer_pb2_grpc.add_PeerServiceServicer_to_server(PeerServicer(driver.transport),
+                                                            server)
+            names.append(peer_pb2.DESCRIPTOR.services_by_name["PeerService"].full_name)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-        names = (
-            ledger_pb2.DESCRIPTOR.services_by_name["LedgerService"].full_name,
-            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-            reflection.SERVICE_NAME,
-        )
+        names += [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                  reflection.SERVICE_NAME]
         reflection.enable_server_reflection(names, server)
-        address = self.config.api_address
-        try:
-            port = server.add_insecure_port(address)
-        except RuntimeError:
-            port = 0
-        if port == 0:
-            raise NodeError(f"cannot listen on {address}: the address is in use or not local")
+        addresses = [self.config.api_address]
+        if driver is not None and member.peer_address and (
+            member.peer_address != self.config.api_address
+        ):
+            addresses.append(member.peer_address)
+        for address in addresses:
+            try:
+                port = server.add_insecure_port(address)
+            except RuntimeError:
+                port = 0
+            if port == 0:
+                executor.shutdown(wait=False)
+                raise NodeError(f"cannot listen on {address}: the address is in use or not "
+                                "local")
         self.server = server
         await server.start()
         for name in ("", names[0]):
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
         sequencer.start()
+        if driver is not None:
+            driver.start()
+        if follower is not None:
+            follower.start()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._stopped.set)
+        if driver is not None:
+            transport_ = driver.transport
+            loop.add_signal_handler(signal.SIGUSR1, self._isolate, transport_, True)
+            loop.add_signal_handler(signal.SIGUSR2, self._isolate, transport_, False)
 
         async def deliver() -> None:
             while True:
@@ -116,10 +158,11 @@ class Node:
                 await servicer.on_applied(block)
 
         delivery = loop.create_task(deliver(), name="deliver-applied")
-        log.info("node %s of %s serving on %s at height %d", self.identity.member_id,
-                 self.ledger.network, address, self.ledger.height)
-        print(f"tdx node {self.identity.member_id} ({self.ledger.network}) serving on "
-              f"{address}, height {self.ledger.height}", flush=True)
+        kind = "validator" if driver is not None else "observer"
+        log.info("%s %s of %s serving on %s at height %d", kind, self.identity.member_id,
+                 self.ledger.network, ", ".join(addresses), self.ledger.height)
+        print(f"tdx {kind} {self.identity.member_id} ({self.ledger.network}) serving on "
+              f"{', '.join(addresses)}, height {self.ledger.height}", flush=True)
         try:
             await self._stopped.wait()
         finally:
@@ -127,12 +170,21 @@ class Node:
             await health_servicer.enter_graceful_shutdown()
             await sequencer.stop()
             await server.stop(grace=2.0)
+            if driver is not None:
+                await driver.stop()
+            if follower is not None:
+                await follower.stop()
             delivery.cancel()
-            solo.close()
+            executor.shutdown(wait=True)
             self.store.close()
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2):
                 loop.remove_signal_handler(sig)
             log.info("stopped at height %d", self.ledger.height)
+
+    @staticmethod
+    def _isolate(transport: PeerTransport, isolated: bool) -> None:
+        transport.isolated = isolated
+        log.warning("fault hook: peer traffic %s", "cut off" if isolated else "restored")
 
     def stop(self) -> None:
         """Ask ``run`` to return."""

@@ -25,6 +25,7 @@ from ._blocks import (
 )
 from ._client import AsyncClient, Client, Outcome
 from ._crypto import BLOCK_DOMAIN, ENVELOPE_DOMAIN, PEER_DOMAIN, is_acceptable_public_key
+from ._crypto import verify as verify_signature
 from ._documents import (
     body_from_json,
     body_to_json,
@@ -125,5 +126,6 @@ __all__ = [
     "template_kinds",
     "verify_inclusion",
     "verify_proof",
+    "verify_signature",
     "vote",
 ]

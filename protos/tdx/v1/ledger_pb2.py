@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from tdx.v1 import documents_pb2 as tdx_dot_v1_dot_documents__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13tdx/v1/ledger.proto\x12\x06tdx.v1\x1a\x16tdx/v1/documents.proto\"U\n\x07Genesis\x12\x0f\n\x07network\x18\x01 \x01(\t\x12\x12\n\ncreated_ms\x18\x02 \x01(\x03\x12%\n\x07members\x18\x03 \x03(\x0b\x32\x14.tdx.v1.MemberRecord\"[\n\rBlockProposal\x12#\n\tenvelopes\x18\x01 \x03(\x0b\x32\x10.tdx.v1.Envelope\x12\x13\n\x0bproposed_ms\x18\x02 \x01(\x03\x12\x10\n\x08proposer\x18\x03 \x01(\t\"\xd4\x01\n\x0b\x42lockHeader\x12\x0f\n\x07network\x18\x01 \x01(\t\x12\x0e\n\x06height\x18\x02 \x01(\x04\x12\x15\n\rprevious_hash\x18\x03 \x01(\x0c\x12\x16\n\x0e\x65nvelopes_root\x18\x04 \x01(\x0c\x12\x14\n\x0cresults_root\x18\x05 \x01(\x0c\x12\x0c\n\x04term\x18\x06 \x01(\x04\x12\x12\n\nraft_index\x18\x07 \x01(\x04\x12\x13\n\x0bproposed_ms\x18\x08 \x01(\x03\x12\x16\n\x0e\x65nvelope_count\x18\t \x01(\r\x12\x10\n\x08proposer\x18\n \x01(\t\"]\n\x06Result\x12$\n\x06status\x18\x01 \x01(\x0e\x32\x14.tdx.v1.ResultStatus\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0f\n\x07notices\x18\x04 \x03(\t\"J\n\x0e\x42lockSignature\x12\x11\n\tvalidator\x18\x01 \x01(\t\x12\x12\n\npublic_key\x18\x02 \x01(\x0c\x12\x11\n\tsignature\x18\x03 \x01(\x0c\"\x89\x01\n\x05\x42lock\x12\x0e\n\x06header\x18\x01 \x01(\x0c\x12#\n\tenvelopes\x18\x02 \x03(\x0b\x32\x10.tdx.v1.Envelope\x12\x1f\n\x07results\x18\x03 \x03(\x0b\x32\x0e.tdx.v1.Result\x12*\n\nsignatures\x18\x04 \x03(\x0b\x32\x16.tdx.v1.BlockSignature\"t\n\x07Receipt\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\x0e\n\x06height\x18\x02 \x01(\x04\x12\x12\n\nblock_hash\x18\x03 \x01(\x0c\x12\x10\n\x08position\x18\x04 \x01(\r\x12\x1e\n\x06result\x18\x05 \x01(\x0b\x32\x0e.tdx.v1.Result\"y\n\x0e\x44ocumentRecord\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\"\n\x08\x65nvelope\x18\x02 \x01(\x0b\x32\x10.tdx.v1.Envelope\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12 \n\x07receipt\x18\x04 \x01(\x0b\x32\x0f.tdx.v1.Receipt\"B\n\x0bMerkleProof\x12\x12\n\nleaf_index\x18\x01 \x01(\r\x12\x11\n\ttree_size\x18\x02 \x01(\r\x12\x0c\n\x04path\x18\x03 \x03(\x0c\"\x8f\x02\n\rDocumentProof\x12\"\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x10.tdx.v1.Envelope\x12\x1e\n\x06result\x18\x02 \x01(\x0b\x32\x0e.tdx.v1.Result\x12\x0e\n\x06header\x18\x03 \x01(\x0c\x12*\n\renvelope_path\x18\x04 \x01(\x0b\x32\x13.tdx.v1.MerkleProof\x12(\n\x0bresult_path\x18\x05 \x01(\x0b\x32\x13.tdx.v1.MerkleProof\x12*\n\nsignatures\x18\x06 \x03(\x0b\x32\x16.tdx.v1.BlockSignature\x12(\n\nvalidators\x18\x07 \x03(\x0b\x32\x14.tdx.v1.MemberRecord\"3\n\rSubmitRequest\x12\"\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x10.tdx.v1.Envelope\"2\n\x0eSubmitResponse\x12 \n\x07receipt\x18\x01 \x01(\x0b\x32\x0f.tdx.v1.Receipt\"9\n\x12SubmitBatchRequest\x12#\n\tenvelopes\x18\x01 \x03(\x0b\x32\x10.tdx.v1.Envelope\"\\\n\rSubmitOutcome\x12 \n\x07receipt\x18\x01 \x01(\x0b\x32\x0f.tdx.v1.Receipt\x12\x12\n\nerror_code\x18\x02 \x01(\t\x12\x15\n\rerror_message\x18\x03 \x01(\t\">\n\x13SubmitBatchResponse\x12\'\n\x08outcomes\x18\x01 \x03(\x0b\x32\x15.tdx.v1.SubmitOutcome\"!\n\nGetRequest\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\"5\n\x0bGetResponse\x12&\n\x06record\x18\x01 \x01(\x0b\x32\x16.tdx.v1.DocumentRecord\"\\\n\x0cQueryRequest\x12\x0b\n\x03ucr\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0e\n\x06issuer\x18\x03 \x01(\t\x12\r\n\x05limit\x18\x04 \x01(\r\x12\x12\n\npage_token\x18\x05 \x01(\t\"Q\n\rQueryResponse\x12\'\n\x07records\x18\x01 \x03(\x0b\x32\x16.tdx.v1.DocumentRecord\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"C\n\x10SubscribeRequest\x12\x13\n\x0b\x66rom_height\x18\x01 \x01(\x04\x12\x0b\n\x03ucr\x18\x02 \x01(\t\x12\r\n\x05kinds\x18\x03 \x03(\t\"_\n\x11SubscribeResponse\x12\x0e\n\x06height\x18\x01 \x01(\x04\x12\x12\n\nblock_hash\x18\x02 \x01(\x0c\x12&\n\x06record\x18\x03 \x01(\x0b\x32\x16.tdx.v1.DocumentRecord\"&\n\x0fGetProofRequest\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\"8\n\x10GetProofResponse\x12$\n\x05proof\x18\x01 \x01(\x0b\x32\x15.tdx.v1.DocumentProof\"!\n\x0fGetBlockRequest\x12\x0e\n\x06height\x18\x01 \x01(\x04\"0\n\x10GetBlockResponse\x12\x1c\n\x05\x62lock\x18\x01 \x01(\x0b\x32\r.tdx.v1.Block\"\x0f\n\rStatusRequest\"e\n\nPeerStatus\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x11\n\tconnected\x18\x03 \x01(\x08\x12\x13\n\x0bmatch_index\x18\x04 \x01(\x04\x12\x0b\n\x03lag\x18\x05 \x01(\x04\"\x8d\x02\n\x0eStatusResponse\x12\x0f\n\x07network\x18\x01 \x01(\t\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\x0c\n\x04term\x18\x04 \x01(\x04\x12\x0e\n\x06leader\x18\x05 \x01(\t\x12\x0e\n\x06height\x18\x06 \x01(\x04\x12\x17\n\x0flast_block_hash\x18\x07 \x01(\x0c\x12\x14\n\x0c\x63ommit_index\x18\x08 \x01(\x04\x12!\n\x05peers\x18\t \x03(\x0b\x32\x12.tdx.v1.PeerStatus\x12\x11\n\tdocuments\x18\n \x01(\x04\x12\x0f\n\x07version\x18\x0b \x01(\t\x12\x14\n\x0cgenesis_hash\x18\x0c \x01(\x0c\x12\x0f\n\x07pending\x18\r \x01(\r*e\n\x0cResultStatus\x12\x1d\n\x19RESULT_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16RESULT_STATUS_ACCEPTED\x10\x01\x12\x1a\n\x16RESULT_STATUS_REJECTED\x10\x02\x32\xf1\x03\n\rLedgerService\x12\x37\n\x06Submit\x12\x15.tdx.v1.SubmitRequest\x1a\x16.tdx.v1.SubmitResponse\x12\x46\n\x0bSubmitBatch\x12\x1a.tdx.v1.SubmitBatchRequest\x1a\x1b.tdx.v1.SubmitBatchResponse\x12.\n\x03Get\x12\x12.tdx.v1.GetRequest\x1a\x13.tdx.v1.GetResponse\x12\x34\n\x05Query\x12\x14.tdx.v1.QueryRequest\x1a\x15.tdx.v1.QueryResponse\x12\x42\n\tSubscribe\x12\x18.tdx.v1.SubscribeRequest\x1a\x19.tdx.v1.SubscribeResponse0\x01\x12=\n\x08GetProof\x12\x17.tdx.v1.GetProofRequest\x1a\x18.tdx.v1.GetProofResponse\x12=\n\x08GetBlock\x12\x17.tdx.v1.GetBlockRequest\x1a\x18.tdx.v1.GetBlockResponse\x12\x37\n\x06Status\x12\x15.tdx.v1.StatusRequest\x1a\x16.tdx.v1.StatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13tdx/v1/ledger.proto\x12\x06tdx.v1\x1a\x16tdx/v1/documents.proto\"U\n\x07Genesis\x12\x0f\n\x07network\x18\x01 \x01(\t\x12\x12\n\ncreated_ms\x18\x02 \x01(\x03\x12%\n\x07members\x18\x03 \x03(\x0b\x32\x14.tdx.v1.MemberRecord\"[\n\rBlockProposal\x12#\n\tenvelopes\x18\x01 \x03(\x0b\x32\x10.tdx.v1.Envelope\x12\x13\n\x0bproposed_ms\x18\x02 \x01(\x03\x12\x10\n\x08proposer\x18\x03 \x01(\t\"\xd4\x01\n\x0b\x42lockHeader\x12\x0f\n\x07network\x18\x01 \x01(\t\x12\x0e\n\x06height\x18\x02 \x01(\x04\x12\x15\n\rprevious_hash\x18\x03 \x01(\x0c\x12\x16\n\x0e\x65nvelopes_root\x18\x04 \x01(\x0c\x12\x14\n\x0cresults_root\x18\x05 \x01(\x0c\x12\x0c\n\x04term\x18\x06 \x01(\x04\x12\x12\n\nraft_index\x18\x07 \x01(\x04\x12\x13\n\x0bproposed_ms\x18\x08 \x01(\x03\x12\x16\n\x0e\x65nvelope_count\x18\t \x01(\r\x12\x10\n\x08proposer\x18\n \x01(\t\"]\n\x06Result\x12$\n\x06status\x18\x01 \x01(\x0e\x32\x14.tdx.v1.ResultStatus\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x0f\n\x07notices\x18\x04 \x03(\t\"J\n\x0e\x42lockSignature\x12\x11\n\tvalidator\x18\x01 \x01(\t\x12\x12\n\npublic_key\x18\x02 \x01(\x0c\x12\x11\n\tsignature\x18\x03 \x01(\x0c\"\x89\x01\n\x05\x42lock\x12\x0e\n\x06header\x18\x01 \x01(\x0c\x12#\n\tenvelopes\x18\x02 \x03(\x0b\x32\x10.tdx.v1.Envelope\x12\x1f\n\x07results\x18\x03 \x03(\x0b\x32\x0e.tdx.v1.Result\x12*\n\nsignatures\x18\x04 \x03(\x0b\x32\x16.tdx.v1.BlockSignature\"H\n\x0eLedgerSnapshot\x12\x0e\n\x06height\x18\x01 \x01(\x04\x12\x12\n\nblock_hash\x18\x02 \x01(\x0c\x12\x12\n\nraft_index\x18\x03 \x01(\x04\"t\n\x07Receipt\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\x0e\n\x06height\x18\x02 \x01(\x04\x12\x12\n\nblock_hash\x18\x03 \x01(\x0c\x12\x10\n\x08position\x18\x04 \x01(\r\x12\x1e\n\x06result\x18\x05 \x01(\x0b\x32\x0e.tdx.v1.Result\"y\n\x0e\x44ocumentRecord\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\"\n\x08\x65nvelope\x18\x02 \x01(\x0b\x32\x10.tdx.v1.Envelope\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12 \n\x07receipt\x18\x04 \x01(\x0b\x32\x0f.tdx.v1.Receipt\"B\n\x0bMerkleProof\x12\x12\n\nleaf_index\x18\x01 \x01(\r\x12\x11\n\ttree_size\x18\x02 \x01(\r\x12\x0c\n\x04path\x18\x03 \x03(\x0c\"\x8f\x02\n\rDocumentProof\x12\"\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x10.tdx.v1.Envelope\x12\x1e\n\x06result\x18\x02 \x01(\x0b\x32\x0e.tdx.v1.Result\x12\x0e\n\x06header\x18\x03 \x01(\x0c\x12*\n\renvelope_path\x18\x04 \x01(\x0b\x32\x13.tdx.v1.MerkleProof\x12(\n\x0bresult_path\x18\x05 \x01(\x0b\x32\x13.tdx.v1.MerkleProof\x12*\n\nsignatures\x18\x06 \x03(\x0b\x32\x16.tdx.v1.BlockSignature\x12(\n\nvalidators\x18\x07 \x03(\x0b\x32\x14.tdx.v1.MemberRecord\"3\n\rSubmitRequest\x12\"\n\x08\x65nvelope\x18\x01 \x01(\x0b\x32\x10.tdx.v1.Envelope\"2\n\x0eSubmitResponse\x12 \n\x07receipt\x18\x01 \x01(\x0b\x32\x0f.tdx.v1.Receipt\"9\n\x12SubmitBatchRequest\x12#\n\tenvelopes\x18\x01 \x03(\x0b\x32\x10.tdx.v1.Envelope\"\\\n\rSubmitOutcome\x12 \n\x07receipt\x18\x01 \x01(\x0b\x32\x0f.tdx.v1.Receipt\x12\x12\n\nerror_code\x18\x02 \x01(\t\x12\x15\n\rerror_message\x18\x03 \x01(\t\">\n\x13SubmitBatchResponse\x12\'\n\x08outcomes\x18\x01 \x03(\x0b\x32\x15.tdx.v1.SubmitOutcome\"!\n\nGetRequest\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\"5\n\x0bGetResponse\x12&\n\x06record\x18\x01 \x01(\x0b\x32\x16.tdx.v1.DocumentRecord\"\\\n\x0cQueryRequest\x12\x0b\n\x03ucr\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0e\n\x06issuer\x18\x03 \x01(\t\x12\r\n\x05limit\x18\x04 \x01(\r\x12\x12\n\npage_token\x18\x05 \x01(\t\"Q\n\rQueryResponse\x12\'\n\x07records\x18\x01 \x03(\x0b\x32\x16.tdx.v1.DocumentRecord\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"C\n\x10SubscribeRequest\x12\x13\n\x0b\x66rom_height\x18\x01 \x01(\x04\x12\x0b\n\x03ucr\x18\x02 \x01(\t\x12\r\n\x05kinds\x18\x03 \x03(\t\"_\n\x11SubscribeResponse\x12\x0e\n\x06height\x18\x01 \x01(\x04\x12\x12\n\nblock_hash\x18\x02 \x01(\x0c\x12&\n\x06record\x18\x03 \x01(\x0b\x32\x16.tdx.v1.DocumentRecord\"&\n\x0fGetProofRequest\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\"8\n\x10GetProofResponse\x12$\n\x05proof\x18\x01 \x01(\x0b\x32\x15.tdx.v1.DocumentProof\"!\n\x0fGetBlockRequest\x12\x0e\n\x06height\x18\x01 \x01(\x04\"0\n\x10GetBlockResponse\x12\x1c\n\x05\x62lock\x18\x01 \x01(\x0b\x32\r.tdx.v1.Block\"\x0f\n\rStatusRequest\"e\n\nPeerStatus\x12\x11\n\tmember_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x11\n\tconnected\x18\x03 \x01(\x08\x12\x13\n\x0bmatch_index\x18\x04 \x01(\x04\x12\x0b\n\x03lag\x18\x05 \x01(\x04\"\x8d\x02\n\x0eStatusResponse\x12\x0f\n\x07network\x18\x01 \x01(\t\x12\x11\n\tmember_id\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\x0c\n\x04term\x18\x04 \x01(\x04\x12\x0e\n\x06leader\x18\x05 \x01(\t\x12\x0e\n\x06height\x18\x06 \x01(\x04\x12\x17\n\x0flast_block_hash\x18\x07 \x01(\x0c\x12\x14\n\x0c\x63ommit_index\x18\x08 \x01(\x04\x12!\n\x05peers\x18\t \x03(\x0b\x32\x12.tdx.v1.PeerStatus\x12\x11\n\tdocuments\x18\n \x01(\x04\x12\x0f\n\x07version\x18\x0b \x01(\t\x12\x14\n\x0cgenesis_hash\x18\x0c \x01(\x0c\x12\x0f\n\x07pending\x18\r \x01(\r*e\n\x0cResultStatus\x12\x1d\n\x19RESULT_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16RESULT_STATUS_ACCEPTED\x10\x01\x12\x1a\n\x16RESULT_STATUS_REJECTED\x10\x02\x32\xf1\x03\n\rLedgerService\x12\x37\n\x06Submit\x12\x15.tdx.v1.SubmitRequest\x1a\x16.tdx.v1.SubmitResponse\x12\x46\n\x0bSubmitBatch\x12\x1a.tdx.v1.SubmitBatchRequest\x1a\x1b.tdx.v1.SubmitBatchResponse\x12.\n\x03Get\x12\x12.tdx.v1.GetRequest\x1a\x13.tdx.v1.GetResponse\x12\x34\n\x05Query\x12\x14.tdx.v1.QueryRequest\x1a\x15.tdx.v1.QueryResponse\x12\x42\n\tSubscribe\x12\x18.tdx.v1.SubscribeRequest\x1a\x19.tdx.v1.SubscribeResponse0\x01\x12=\n\x08GetProof\x12\x17.tdx.v1.GetProofRequest\x1a\x18.tdx.v1.GetProofResponse\x12=\n\x08GetBlock\x12\x17.tdx.v1.GetBlockRequest\x1a\x18.tdx.v1.GetBlockResponse\x12\x37\n\x06Status\x12\x15.tdx.v1.StatusRequest\x1a\x16.tdx.v1.StatusResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tdx.v1.ledger_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_RESULTSTATUS']._serialized_start=2674
-  _globals['_RESULTSTATUS']._serialized_end=2775
+  _globals['_RESULTSTATUS']._serialized_start=2748
+  _globals['_RESULTSTATUS']._serialized_end=2849
   _globals['_GENESIS']._serialized_start=55
   _globals['_GENESIS']._serialized_end=140
   _globals['_BLOCKPROPOSAL']._serialized_start=142
@@ -46,50 +46,52 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BLOCKSIGNATURE']._serialized_end=619
   _globals['_BLOCK']._serialized_start=622
   _globals['_BLOCK']._serialized_end=759
-  _globals['_RECEIPT']._serialized_start=761
-  _globals['_RECEIPT']._serialized_end=877
-  _globals['_DOCUMENTRECORD']._serialized_start=879
-  _globals['_DOCUMENTRECORD']._serialized_end=1000
-  _globals['_MERKLEPROOF']._serialized_start=1002
-  _globals['_MERKLEPROOF']._serialized_end=1068
-  _globals['_DOCUMENTPROOF']._serialized_start=1071
-  _globals['_DOCUMENTPROOF']._serialized_end=1342
-  _globals['_SUBMITREQUEST']._serialized_start=1344
-  _globals['_SUBMITREQUEST']._serialized_end=1395
-  _globals['_SUBMITRESPONSE']._serialized_start=1397
-  _globals['_SUBMITRESPONSE']._serialized_end=1447
-  _globals['_SUBMITBATCHREQUEST']._serialized_start=1449
-  _globals['_SUBMITBATCHREQUEST']._serialized_end=1506
-  _globals['_SUBMITOUTCOME']._serialized_start=1508
-  _globals['_SUBMITOUTCOME']._serialized_end=1600
-  _globals['_SUBMITBATCHRESPONSE']._serialized_start=1602
-  _globals['_SUBMITBATCHRESPONSE']._serialized_end=1664
-  _globals['_GETREQUEST']._serialized_start=1666
-  _globals['_GETREQUEST']._serialized_end=1699
-  _globals['_GETRESPONSE']._serialized_start=1701
-  _globals['_GETRESPONSE']._serialized_end=1754
-  _globals['_QUERYREQUEST']._serialized_start=1756
-  _globals['_QUERYREQUEST']._serialized_end=1848
-  _globals['_QUERYRESPONSE']._serialized_start=1850
-  _globals['_QUERYRESPONSE']._serialized_end=1931
-  _globals['_SUBSCRIBEREQUEST']._serialized_start=1933
-  _globals['_SUBSCRIBEREQUEST']._serialized_end=2000
-  _globals['_SUBSCRIBERESPONSE']._serialized_start=2002
-  _globals['_SUBSCRIBERESPONSE']._serialized_end=2097
-  _globals['_GETPROOFREQUEST']._serialized_start=2099
-  _globals['_GETPROOFREQUEST']._serialized_end=2137
-  _globals['_GETPROOFRESPONSE']._serialized_start=2139
-  _globals['_GETPROOFRESPONSE']._serialized_end=2195
-  _globals['_GETBLOCKREQUEST']._serialized_start=2197
-  _globals['_GETBLOCKREQUEST']._serialized_end=2230
-  _globals['_GETBLOCKRESPONSE']._serialized_start=2232
-  _globals['_GETBLOCKRESPONSE']._serialized_end=2280
-  _globals['_STATUSREQUEST']._serialized_start=2282
-  _globals['_STATUSREQUEST']._serialized_end=2297
-  _globals['_PEERSTATUS']._serialized_start=2299
-  _globals['_PEERSTATUS']._serialized_end=2400
-  _globals['_STATUSRESPONSE']._serialized_start=2403
-  _globals['_STATUSRESPONSE']._serialized_end=2672
-  _globals['_LEDGERSERVICE']._serialized_start=2778
-  _globals['_LEDGERSERVICE']._serialized_end=3275
+  _globals['_LEDGERSNAPSHOT']._serialized_start=761
+  _globals['_LEDGERSNAPSHOT']._serialized_end=833
+  _globals['_RECEIPT']._serialized_start=835
+  _globals['_RECEIPT']._serialized_end=951
+  _globals['_DOCUMENTRECORD']._serialized_start=953
+  _globals['_DOCUMENTRECORD']._serialized_end=1074
+  _globals['_MERKLEPROOF']._serialized_start=1076
+  _globals['_MERKLEPROOF']._serialized_end=1142
+  _globals['_DOCUMENTPROOF']._serialized_start=1145
+  _globals['_DOCUMENTPROOF']._serialized_end=1416
+  _globals['_SUBMITREQUEST']._serialized_start=1418
+  _globals['_SUBMITREQUEST']._serialized_end=1469
+  _globals['_SUBMITRESPONSE']._serialized_start=1471
+  _globals['_SUBMITRESPONSE']._serialized_end=1521
+  _globals['_SUBMITBATCHREQUEST']._serialized_start=1523
+  _globals['_SUBMITBATCHREQUEST']._serialized_end=1580
+  _globals['_SUBMITOUTCOME']._serialized_start=1582
+  _globals['_SUBMITOUTCOME']._serialized_end=1674
+  _globals['_SUBMITBATCHRESPONSE']._serialized_start=1676
+  _globals['_SUBMITBATCHRESPONSE']._serialized_end=1738
+  _globals['_GETREQUEST']._serialized_start=1740
+  _globals['_GETREQUEST']._serialized_end=1773
+  _globals['_GETRESPONSE']._serialized_start=1775
+  _globals['_GETRESPONSE']._serialized_end=1828
+  _globals['_QUERYREQUEST']._serialized_start=1830
+  _globals['_QUERYREQUEST']._serialized_end=1922
+  _globals['_QUERYRESPONSE']._serialized_start=1924
+  _globals['_QUERYRESPONSE']._serialized_end=2005
+  _globals['_SUBSCRIBEREQUEST']._serialized_start=2007
+  _globals['_SUBSCRIBEREQUEST']._serialized_end=2074
+  _globals['_SUBSCRIBERESPONSE']._serialized_start=2076
+  _globals['_SUBSCRIBERESPONSE']._serialized_end=2171
+  _globals['_GETPROOFREQUEST']._serialized_start=2173
+  _globals['_GETPROOFREQUEST']._serialized_end=2211
+  _globals['_GETPROOFRESPONSE']._serialized_start=2213
+  _globals['_GETPROOFRESPONSE']._serialized_end=2269
+  _globals['_GETBLOCKREQUEST']._serialized_start=2271
+  _globals['_GETBLOCKREQUEST']._serialized_end=2304
+  _globals['_GETBLOCKRESPONSE']._serialized_start=2306
+  _globals['_GETBLOCKRESPONSE']._serialized_end=2354
+  _globals['_STATUSREQUEST']._serialized_start=2356
+  _globals['_STATUSREQUEST']._serialized_end=2371
+  _globals['_PEERSTATUS']._serialized_start=2373
+  _globals['_PEERSTATUS']._serialized_end=2474
+  _globals['_STATUSRESPONSE']._serialized_start=2477
+  _globals['_STATUSRESPONSE']._serialized_end=2746
+  _globals['_LEDGERSERVICE']._serialized_start=2852
+  _globals['_LEDGERSERVICE']._serialized_end=3349
 # @@protoc_insertion_point(module_scope)

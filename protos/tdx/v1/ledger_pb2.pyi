@@ -241,6 +241,36 @@ class Block(_message.Message):
 Global___Block: _TypeAlias = Block  # noqa: Y015
 
 @_typing.final
+class LedgerSnapshot(_message.Message):
+    """LedgerSnapshot is the data of a Raft snapshot: the ledger as of a block. A node that
+    receives one fetches the blocks up to it from its peers and checks that re-applying them
+    yields exactly this block hash.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HEIGHT_FIELD_NUMBER: _builtins.int
+    BLOCK_HASH_FIELD_NUMBER: _builtins.int
+    RAFT_INDEX_FIELD_NUMBER: _builtins.int
+    height: _builtins.int
+    block_hash: _builtins.bytes
+    raft_index: _builtins.int
+    def __init__(
+        self,
+        *,
+        height: _builtins.int = ...,
+        block_hash: _builtins.bytes = ...,
+        raft_index: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["block_hash", b"block_hash", "height", b"height", "raft_index", b"raft_index"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LedgerSnapshot: _TypeAlias = LedgerSnapshot  # noqa: Y015
+
+@_typing.final
 class Receipt(_message.Message):
     """Receipt tells a submitter where and how its document was recorded."""
 

@@ -22,32 +22,25 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
-from tdx.v1 import documents_pb2 as tdx_dot_v1_dot_documents__pb2
 from tdx.v1 import ledger_pb2 as tdx_dot_v1_dot_ledger__pb2
 from tdx.v1 import raft_pb2 as tdx_dot_v1_dot_raft__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11tdx/v1/peer.proto\x12\x06tdx.v1\x1a\x16tdx/v1/documents.proto\x1a\x13tdx/v1/ledger.proto\x1a\x11tdx/v1/raft.proto\"<\n\tPeerBatch\x12\x0c\n\x04\x62ody\x18\x01 \x01(\x0c\x12\x0e\n\x06signer\x18\x02 \x01(\x0c\x12\x11\n\tsignature\x18\x03 \x01(\x0c\"\xcd\x01\n\rPeerBatchBody\x12\x0f\n\x07network\x18\x01 \x01(\t\x12\x0c\n\x04\x66rom\x18\x02 \x01(\t\x12\n\n\x02to\x18\x03 \x01(\t\x12\x10\n\x08sequence\x18\x04 \x01(\x04\x12\x0f\n\x07sent_ms\x18\x05 \x01(\x03\x12%\n\x08messages\x18\x06 \x03(\x0b\x32\x13.tdx.v1.RaftMessage\x12\x30\n\x10\x62lock_signatures\x18\x07 \x03(\x0b\x32\x16.tdx.v1.BlockSignature\x12\x15\n\rblock_heights\x18\x08 \x03(\x04\"/\n\x0bSendRequest\x12 \n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x11.tdx.v1.PeerBatch\"\x0e\n\x0cSendResponse\"A\n\x0e\x46orwardRequest\x12\x0c\n\x04\x62ody\x18\x01 \x01(\x0c\x12\x0e\n\x06signer\x18\x02 \x01(\x0c\x12\x11\n\tsignature\x18\x03 \x01(\x0c\"Q\n\x0b\x46orwardBody\x12\x0f\n\x07network\x18\x01 \x01(\t\x12\x0c\n\x04\x66rom\x18\x02 \x01(\t\x12#\n\tenvelopes\x18\x03 \x03(\x0b\x32\x10.tdx.v1.Envelope\":\n\x0f\x46orwardResponse\x12\'\n\x08outcomes\x18\x01 \x03(\x0b\x32\x15.tdx.v1.SubmitOutcome2|\n\x0bPeerService\x12\x31\n\x04Send\x12\x13.tdx.v1.SendRequest\x1a\x14.tdx.v1.SendResponse\x12:\n\x07\x46orward\x12\x16.tdx.v1.ForwardRequest\x1a\x17.tdx.v1.ForwardResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11tdx/v1/peer.proto\x12\x06tdx.v1\x1a\x13tdx/v1/ledger.proto\x1a\x11tdx/v1/raft.proto\"<\n\tPeerBatch\x12\x0c\n\x04\x62ody\x18\x01 \x01(\x0c\x12\x0e\n\x06signer\x18\x02 \x01(\x0c\x12\x11\n\tsignature\x18\x03 \x01(\x0c\"\xcd\x01\n\rPeerBatchBody\x12\x0f\n\x07network\x18\x01 \x01(\t\x12\x0c\n\x04\x66rom\x18\x02 \x01(\t\x12\n\n\x02to\x18\x03 \x01(\t\x12\x10\n\x08sequence\x18\x04 \x01(\x04\x12\x0f\n\x07sent_ms\x18\x05 \x01(\x03\x12%\n\x08messages\x18\x06 \x03(\x0b\x32\x13.tdx.v1.RaftMessage\x12\x30\n\x10\x62lock_signatures\x18\x07 \x03(\x0b\x32\x16.tdx.v1.BlockSignature\x12\x15\n\rblock_heights\x18\x08 \x03(\x04\"/\n\x0bSendRequest\x12 \n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x11.tdx.v1.PeerBatch\"\x0e\n\x0cSendResponse2@\n\x0bPeerService\x12\x31\n\x04Send\x12\x13.tdx.v1.SendRequest\x1a\x14.tdx.v1.SendResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tdx.v1.peer_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PEERBATCH']._serialized_start=93
-  _globals['_PEERBATCH']._serialized_end=153
-  _globals['_PEERBATCHBODY']._serialized_start=156
-  _globals['_PEERBATCHBODY']._serialized_end=361
-  _globals['_SENDREQUEST']._serialized_start=363
-  _globals['_SENDREQUEST']._serialized_end=410
-  _globals['_SENDRESPONSE']._serialized_start=412
-  _globals['_SENDRESPONSE']._serialized_end=426
-  _globals['_FORWARDREQUEST']._serialized_start=428
-  _globals['_FORWARDREQUEST']._serialized_end=493
-  _globals['_FORWARDBODY']._serialized_start=495
-  _globals['_FORWARDBODY']._serialized_end=576
-  _globals['_FORWARDRESPONSE']._serialized_start=578
-  _globals['_FORWARDRESPONSE']._serialized_end=636
-  _globals['_PEERSERVICE']._serialized_start=638
-  _globals['_PEERSERVICE']._serialized_end=762
+  _globals['_PEERBATCH']._serialized_start=69
+  _globals['_PEERBATCH']._serialized_end=129
+  _globals['_PEERBATCHBODY']._serialized_start=132
+  _globals['_PEERBATCHBODY']._serialized_end=337
+  _globals['_SENDREQUEST']._serialized_start=339
+  _globals['_SENDREQUEST']._serialized_end=386
+  _globals['_SENDRESPONSE']._serialized_start=388
+  _globals['_SENDRESPONSE']._serialized_end=402
+  _globals['_PEERSERVICE']._serialized_start=404
+  _globals['_PEERSERVICE']._serialized_end=468
 # @@protoc_insertion_point(module_scope)

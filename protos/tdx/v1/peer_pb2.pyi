@@ -9,7 +9,6 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
-from tdx.v1 import documents_pb2 as _documents_pb2
 from tdx.v1 import ledger_pb2 as _ledger_pb2
 from tdx.v1 import raft_pb2 as _raft_pb2
 import builtins as _builtins
@@ -138,78 +137,3 @@ class SendResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SendResponse: _TypeAlias = SendResponse  # noqa: Y015
-
-@_typing.final
-class ForwardRequest(_message.Message):
-    """ForwardRequest carries envelopes that a non-leader received, signed as a PeerBatch is."""
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    BODY_FIELD_NUMBER: _builtins.int
-    SIGNER_FIELD_NUMBER: _builtins.int
-    SIGNATURE_FIELD_NUMBER: _builtins.int
-    body: _builtins.bytes
-    signer: _builtins.bytes
-    signature: _builtins.bytes
-    def __init__(
-        self,
-        *,
-        body: _builtins.bytes = ...,
-        signer: _builtins.bytes = ...,
-        signature: _builtins.bytes = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "signature", b"signature", "signer", b"signer"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___ForwardRequest: _TypeAlias = ForwardRequest  # noqa: Y015
-
-@_typing.final
-class ForwardBody(_message.Message):
-    """ForwardBody is the signed content of a ForwardRequest."""
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    NETWORK_FIELD_NUMBER: _builtins.int
-    FROM_FIELD_NUMBER: _builtins.int
-    ENVELOPES_FIELD_NUMBER: _builtins.int
-    network: _builtins.str
-    @_builtins.property
-    def envelopes(self) -> _containers.RepeatedCompositeFieldContainer[_documents_pb2.Envelope]: ...
-    def __init__(
-        self,
-        *,
-        network: _builtins.str = ...,
-        envelopes: _abc.Iterable[_documents_pb2.Envelope] | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["envelopes", b"envelopes", "from", b"from", "network", b"network"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___ForwardBody: _TypeAlias = ForwardBody  # noqa: Y015
-
-@_typing.final
-class ForwardResponse(_message.Message):
-    """ForwardResponse answers with one outcome per envelope."""
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    OUTCOMES_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def outcomes(self) -> _containers.RepeatedCompositeFieldContainer[_ledger_pb2.SubmitOutcome]: ...
-    def __init__(
-        self,
-        *,
-        outcomes: _abc.Iterable[_ledger_pb2.SubmitOutcome] | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["outcomes", b"outcomes"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___ForwardResponse: _TypeAlias = ForwardResponse  # noqa: Y015

@@ -26,7 +26,8 @@ if _version_not_supported:
 
 
 class PeerServiceStub:
-    """PeerService carries Raft traffic and forwarded submissions between validators.
+    """PeerService carries Raft traffic and block signatures between validators. Submissions
+    reach the leader through its LedgerService (documents are signed by their issuers).
     """
 
     def __init__(self, channel):
@@ -40,26 +41,15 @@ class PeerServiceStub:
                 request_serializer=tdx_dot_v1_dot_peer__pb2.SendRequest.SerializeToString,
                 response_deserializer=tdx_dot_v1_dot_peer__pb2.SendResponse.FromString,
                 _registered_method=True)
-        self.Forward = channel.unary_unary(
-                '/tdx.v1.PeerService/Forward',
-                request_serializer=tdx_dot_v1_dot_peer__pb2.ForwardRequest.SerializeToString,
-                response_deserializer=tdx_dot_v1_dot_peer__pb2.ForwardResponse.FromString,
-                _registered_method=True)
 
 
 class PeerServiceServicer:
-    """PeerService carries Raft traffic and forwarded submissions between validators.
+    """PeerService carries Raft traffic and block signatures between validators. Submissions
+    reach the leader through its LedgerService (documents are signed by their issuers).
     """
 
     def Send(self, request, context):
-        """Send delivers a batch of Raft messages.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def Forward(self, request, context):
-        """Forward hands envelopes to the leader and waits for their receipts.
+        """Send delivers a batch of Raft messages and block signatures.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -73,11 +63,6 @@ def add_PeerServiceServicer_to_server(servicer, server):
                     request_deserializer=tdx_dot_v1_dot_peer__pb2.SendRequest.FromString,
                     response_serializer=tdx_dot_v1_dot_peer__pb2.SendResponse.SerializeToString,
             ),
-            'Forward': grpc.unary_unary_rpc_method_handler(
-                    servicer.Forward,
-                    request_deserializer=tdx_dot_v1_dot_peer__pb2.ForwardRequest.FromString,
-                    response_serializer=tdx_dot_v1_dot_peer__pb2.ForwardResponse.SerializeToString,
-            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'tdx.v1.PeerService', rpc_method_handlers)
@@ -87,7 +72,8 @@ def add_PeerServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class PeerService:
-    """PeerService carries Raft traffic and forwarded submissions between validators.
+    """PeerService carries Raft traffic and block signatures between validators. Submissions
+    reach the leader through its LedgerService (documents are signed by their issuers).
     """
 
     @staticmethod
@@ -107,33 +93,6 @@ class PeerService:
             '/tdx.v1.PeerService/Send',
             tdx_dot_v1_dot_peer__pb2.SendRequest.SerializeToString,
             tdx_dot_v1_dot_peer__pb2.SendResponse.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def Forward(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/tdx.v1.PeerService/Forward',
-            tdx_dot_v1_dot_peer__pb2.ForwardRequest.SerializeToString,
-            tdx_dot_v1_dot_peer__pb2.ForwardResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -29,29 +29,31 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class PeerServiceStub:
-    """PeerService carries Raft traffic and forwarded submissions between validators."""
+    """PeerService carries Raft traffic and block signatures between validators. Submissions
+    reach the leader through its LedgerService (documents are signed by their issuers).
+    """
 
     @_typing.overload
     def __new__(cls, channel: _grpc.Channel) -> _Self: ...
     @_typing.overload
     def __new__(cls, channel: _aio.Channel) -> PeerServiceAsyncStub: ...
     Send: _grpc.UnaryUnaryMultiCallable[_peer_pb2.SendRequest, _peer_pb2.SendResponse]
-    """Send delivers a batch of Raft messages."""
-    Forward: _grpc.UnaryUnaryMultiCallable[_peer_pb2.ForwardRequest, _peer_pb2.ForwardResponse]
-    """Forward hands envelopes to the leader and waits for their receipts."""
+    """Send delivers a batch of Raft messages and block signatures."""
 
 @_typing.type_check_only
 class PeerServiceAsyncStub(PeerServiceStub):
-    """PeerService carries Raft traffic and forwarded submissions between validators."""
+    """PeerService carries Raft traffic and block signatures between validators. Submissions
+    reach the leader through its LedgerService (documents are signed by their issuers).
+    """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     Send: _aio.UnaryUnaryMultiCallable[_peer_pb2.SendRequest, _peer_pb2.SendResponse]  # type: ignore[assignment]
-    """Send delivers a batch of Raft messages."""
-    Forward: _aio.UnaryUnaryMultiCallable[_peer_pb2.ForwardRequest, _peer_pb2.ForwardResponse]  # type: ignore[assignment]
-    """Forward hands envelopes to the leader and waits for their receipts."""
+    """Send delivers a batch of Raft messages and block signatures."""
 
 class PeerServiceServicer(metaclass=_abc_1.ABCMeta):
-    """PeerService carries Raft traffic and forwarded submissions between validators."""
+    """PeerService carries Raft traffic and block signatures between validators. Submissions
+    reach the leader through its LedgerService (documents are signed by their issuers).
+    """
 
     @_abc_1.abstractmethod
     def Send(
@@ -59,14 +61,6 @@ class PeerServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _peer_pb2.SendRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_peer_pb2.SendResponse, _abc.Awaitable[_peer_pb2.SendResponse]]:
-        """Send delivers a batch of Raft messages."""
-
-    @_abc_1.abstractmethod
-    def Forward(
-        self,
-        request: _peer_pb2.ForwardRequest,
-        context: _ServicerContext,
-    ) -> _typing.Union[_peer_pb2.ForwardResponse, _abc.Awaitable[_peer_pb2.ForwardResponse]]:
-        """Forward hands envelopes to the leader and waits for their receipts."""
+        """Send delivers a batch of Raft messages and block signatures."""
 
 def add_PeerServiceServicer_to_server(servicer: PeerServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -1,0 +1,305 @@
+"""The Raft driver: runs tdx.consensus inside the node's event loop.
+
+It ticks the core, steps the messages the peer transport delivers, and handles each Ready in
+the order the core requires: persist the entries and hard state (fsync, in the I/O thread),
+then send the messages, then apply the committed entries (blocks go to the Ledger, conf
+changes back to the core), then advance. On the leader, ``order`` proposes a batch of
+envelopes as one entry and waits until its block is applied; elsewhere it forwards the
+batch to the leader. Every validator signs each block it stores and sends the signature to
+the others, so blocks become certified (signed by a majority).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import random
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from tdx.consensus import (
+    Config,
+    ConfState,
+    EntryType,
+    ProposalDroppedError,
+    RaftMessage,
+    RawNode,
+    Ready,
+    Snapshot,
+    StateRole,
+    decode_conf_change,
+)
+from tdx.sdk import AsyncClient, TdxError, ledger_pb2
+from tdx.v1 import documents_pb2
+
+from .forward import Forwarder
+from .ledger import AppliedBlock, Ledger, LedgerMismatch, Signer
+from .peers import PeerTransport, Signature
+from .raftstore import RaftStore
+from .rules import Refusal
+from .sequencer import Outcome
+from .store import Store
+
+log = logging.getLogger("tdx.node.cluster")
+
+TICK_SECONDS = 0.05
+ELECTION_TICKS = 10
+HEARTBEAT_TICKS = 1
+ORDER_TIMEOUT = 10.0
+COMPACT_EVERY = 10_000
+PENDING_SIGNATURE_HEIGHTS = 10_000
+
+
+class RaftDriver:
+    """Hosts a RawNode for one validator and orders blocks through it."""
+
+    def __init__(self, *, member_id: str, store: Store, ledger: Ledger, raft: RaftStore,
+                 transport_factory: Callable[[RaftDriver], PeerTransport], sign: Signer,
+                 on_applied: Callable[[AppliedBlock], None], executor: ThreadPoolExecutor,
+                 compact_every: int = COMPACT_EVERY, seed: int | None = None) -> None:
+        self.member_id = member_id
+        self.store = store
+        self.ledger = ledger
+        self.raft = raft
+        self.sign = sign
+        self._on_applied = on_applied
+        self._executor = executor
+        self.compact_every = compact_every
+        config = Config(id=member_id, election_tick=ELECTION_TICKS,
+                        heartbeat_tick=HEARTBEAT_TICKS, pre_vote=True, check_quorum=True,
+                        max_size_per_msg=2 * 1024 * 1024, max_inflight_msgs=64,
+                        rng=random.Random(seed), applied=ledger.applied_index)
+        self.node = RawNode(config, raft)
+        self.transport = transport_factory(self)
+        self.leader = ""
+        self.role = StateRole.FOLLOWER
+        self._proposals: dict[bytes, asyncio.Future[AppliedBlock]] = {}
+        self._signatures: dict[int, list[ledger_pb2.BlockSignature]] = {}
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._forwarder = Forwarder(self._leader_address)
+        self.catch_up_client: Callable[[], list[str]] = lambda: []
+
+    # -- inputs --------------------------------------------------------------------------
+
+    def deliver(self, sender: str, messages: list[RaftMessage],
+                signatures: list[Signature]) -> None:
+        """Step messages from a checked peer batch into the core; keep block signatures."""
+        for message in messages:
+            self.node.step(message)
+        for height, signature in signatures:
+            if len(self._signatures) < PENDING_SIGNATURE_HEIGHTS or height in self._signatures:
+                self._signatures.setdefault(height, []).append(signature)
+        self._wake.set()
+
+    def start(self) -> None:
+        """Start ticking and handling Readies on the running loop."""
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._ticker(), name="raft-tick"),
+                       loop.create_task(self._ready_loop(), name="raft-ready")]
+        if len(self.ledger.validators) == 1:
+            self.node.campaign()
+            self._wake.set()
+
+    async def stop(self) -> None:
+        """Stop the loops, the transport and the forwarder."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            except Exception:
+                log.exception("raft task failed")
+        await self.transport.close()
+        await self._forwarder.close()
+        for future in self._proposals.values():
+            if not future.done():
+                future.set_exception(Refusal("UNAVAILABLE", "node.stopping",
+                                             "the node is shutting down"))
+
+    async def _ticker(self) -> None:
+        next_tick = time.monotonic()
+        while True:
+            next_tick += TICK_SECONDS
+            await asyncio.sleep(max(0.0, next_tick - time.monotonic()))
+            self.node.tick()
+            self._wake.set()
+
+    # -- ordering ------------------------------------------------------------------------
+
+    def _leader_address(self) -> str | None:
+        if not self.leader or self.leader == self.member_id:
+            return None
+        member = self.ledger.member(self.leader)
+        return member.api_address if member is not None and member.api_address else None
+
+    async def order(self, envelopes: list[documents_pb2.Envelope]) -> dict[str, Outcome]:
+        """Order envelopes as one block: propose on the leader, forward elsewhere."""
+        if self.role is not StateRole.LEADER:
+            return await self._forwarder.order(envelopes)
+        proposal = ledger_pb2.BlockProposal(envelopes=envelopes, proposer=self.member_id,
+                                            proposed_ms=int(time.time() * 1000))
+        data = proposal.SerializeToString()
+        key = hashlib.sha256(data).digest()
+        future: asyncio.Future[AppliedBlock] = asyncio.get_running_loop().create_future()
+        self._proposals[key] = future
+        try:
+            self.node.propose(data)
+        except ProposalDroppedError:
+            self._proposals.pop(key, None)
+            raise Refusal("UNAVAILABLE", "cluster.proposal_dropped",
+                          "the leader cannot take proposals right now; retry") from None
+        self._wake.set()
+        try:
+            applied = await asyncio.wait_for(asyncio.shield(future), ORDER_TIMEOUT)
+        except TimeoutError:
+            return {}
+        finally:
+            self._proposals.pop(key, None)
+        return dict(applied.receipts)
+
+    # -- the Ready loop ------------------------------------------------------------------
+
+    async def _ready_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if self._signatures:
+                await self._certify(loop)
+            while self.node.has_ready():
+                ready = self.node.ready()
+                await self._handle(ready, loop)
+                self.node.advance(ready)
+
+    async def _handle(self, ready: Ready, loop: asyncio.AbstractEventLoop) -> None:
+        if ready.soft_state is not None:
+            self._role_changed(ready.soft_state.leader, ready.soft_state.role)
+        items = self.raft.stage(list(ready.entries), ready.hard_state, ready.snapshot)
+        if items:
+            await loop.run_in_executor(self._executor, lambda: self.store.write(
+                items, sync=ready.must_sync or ready.snapshot is not None))
+        if ready.snapshot is not None:
+            await self._install(ready.snapshot, loop)
+        self.transport.send(ready.messages)
+        for entry in ready.committed_entries:
+            if entry.type is EntryType.CONF_CHANGE:
+                change = decode_conf_change(entry.data)
+                conf = self.node.apply_conf_change(change)
+                log.info("membership change applied: %s %s -> voters %s learners %s",
+                         change.type.name, change.node_id, list(conf.voters),
+                         list(conf.learners))
+                await loop.run_in_executor(self._executor, self.ledger.mark_applied,
+                                           entry.index)
+                continue
+            applied = await loop.run_in_executor(
+                self._executor, self.ledger.apply, entry.data, entry.term, entry.index,
+                self.sign)
+            if applied is not None:
+                self._block_applied(applied, entry.data)
+        if ready.committed_entries:
+            await self._maybe_compact(ready.committed_entries[-1].index, loop)
+
+    def _role_changed(self, leader: str, role: StateRole) -> None:
+        if leader != self.leader or role is not self.role:
+            log.info("raft: role %s, leader %s", role.value, leader or "unknown")
+        self.leader = leader
+        self.role = role
+
+    def _block_applied(self, applied: AppliedBlock, data: bytes) -> None:
+        future = self._proposals.pop(hashlib.sha256(data).digest(), None)
+        if future is not None and not future.done():
+            future.set_result(applied)
+        own = next((s for s in applied.block.signatures if s.validator == self.member_id),
+                   None)
+        if own is not None:
+            self.transport.broadcast_signature(applied.height, own)
+        self._on_applied(applied)
+
+    async def _certify(self, loop: asyncio.AbstractEventLoop) -> None:
+        ready = {h: sigs for h, sigs in self._signatures.items() if h <= self.ledger.height}
+        for height in ready:
+            del self._signatures[height]
+        if ready:
+            await loop.run_in_executor(self._executor, self._merge_signatures, ready)
+
+    def _merge_signatures(self, by_height: dict[int, list[ledger_pb2.BlockSignature]]) -> None:
+        for height, signatures in by_height.items():
+            self.ledger.add_signatures(height, signatures)
+
+    # -- snapshots -----------------------------------------------------------------------
+
+    async def _maybe_compact(self, applied_index: int, loop: asyncio.AbstractEventLoop) -> None:
+        if applied_index - self.raft.first_index() < self.compact_every:
+            return
+        index = self.ledger.applied_index
+        term = self.raft.term(index)
+        conf: ConfState = self.node.raft.conf_state_at(index)
+        data = ledger_pb2.LedgerSnapshot(height=self.ledger.height,
+                                         block_hash=self.ledger.last_hash,
+                                         raft_index=index).SerializeToString()
+        items = self.raft.compact(index, term, conf, data)
+        if items:
+            await loop.run_in_executor(self._executor, lambda: self.store.write(items))
+            log.info("compacted the Raft log up to %d (block %d)", index, self.ledger.height)
+
+    async def _install(self, snapshot: Snapshot, loop: asyncio.AbstractEventLoop) -> None:
+        """Catch up to a snapshot from the leader by fetching and re-applying its blocks."""
+        target = ledger_pb2.LedgerSnapshot.FromString(snapshot.data)
+        log.info("installing snapshot: blocks %d..%d", self.ledger.height + 1, target.height)
+        while self.ledger.height < target.height:
+            fetched = await self._fetch(self.ledger.height + 1)
+            if fetched is None:
+                await asyncio.sleep(0.5)
+                continue
+            try:
+                applied = await loop.run_in_executor(self._executor, self.ledger.replay,
+                                                     fetched, self.sign)
+            except LedgerMismatch as exc:
+                log.error("block from a peer does not verify: %s", exc)
+                await asyncio.sleep(0.5)
+                continue
+            self._on_applied(applied)
+        if self.ledger.last_hash != target.block_hash:
+            raise LedgerMismatch("after catching up, this ledger's last block is not the "
+                                 "snapshot's")
+        await loop.run_in_executor(self._executor, self.ledger.mark_applied,
+                                   snapshot.metadata.index)
+
+    async def _fetch(self, height: int) -> ledger_pb2.Block | None:
+        for validator in self.ledger.validators:
+            if validator.id == self.member_id or not validator.api_address:
+                continue
+            try:
+                async with AsyncClient(validator.api_address, timeout=10) as client:
+                    return await client.get_block(height)
+            except TdxError:
+                continue
+        return None
+
+    # -- status --------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """Role, term, leader, commit index and per-peer progress, for StatusResponse."""
+        status = self.node.status()
+        connections = self.transport.status()
+        last = status.last_index
+        peers = []
+        for validator in self.ledger.validators:
+            if validator.id == self.member_id:
+                continue
+            progress = status.progress.get(validator.id)
+            address, connected = connections.get(
+                validator.id, (validator.peer_address or validator.api_address, False))
+            match = progress.match if progress is not None else 0
+            peers.append(ledger_pb2.PeerStatus(
+                member_id=validator.id, address=address, connected=connected,
+                match_index=match, lag=max(0, last - match) if progress is not None else 0))
+        return {"role": status.soft_state.role.value, "term": status.hard_state.term,
+                "leader": status.soft_state.leader, "commit_index": status.hard_state.commit,
+                "peers": peers}
