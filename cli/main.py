@@ -9,6 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 import click
 
 from ._output import TdxGroup
+from .devnet import devnet
 from .doc import doc
 from .genesis import genesis
 from .keys import keys
@@ -52,6 +53,7 @@ cli.add_command(genesis)
 cli.add_command(node)
 cli.add_command(doc)
 cli.add_command(status)
+cli.add_command(devnet)
 
 
 def main() -> None:
