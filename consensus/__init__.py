@@ -7,7 +7,8 @@ in-memory implementation. The wire types mirror ``protos/tdx/v1/raft.proto`` one
 
 Modules: ``messages`` (wire types), ``storage`` (Storage, MemoryStorage), ``log`` (stable plus
 unstable log), ``quorum`` (majority math), ``progress`` (per-follower replication state),
-``readonly`` (read index), ``config``, ``raft`` (the protocol), ``rawnode`` (the host API).
+``readonly`` (read index), ``confchange`` (membership), ``config``, ``raft`` (the protocol),
+``rawnode`` (the host API).
 """
 
 from tdx.consensus.config import Config

@@ -184,24 +184,27 @@ class RaftLog:
 
     def maybe_append(
         self, index: int, log_term: int, committed: int, entries: tuple[Entry, ...]
-    ) -> int | None:
+    ) -> tuple[int, list[Entry]] | None:
         """Append ``entries`` after (``index``, ``log_term``) if our log matches there.
 
-        Returns the index of the last new entry, or None if the log does not match (the leader
-        must back off). Advances ``committed`` to ``min(committed, last new index)``.
+        Returns the index of the last new entry and the entries actually written (those from
+        the first conflict on; earlier ones were already there), or None if the log does not
+        match (the leader must back off). Advances ``committed`` to ``min(committed, last new)``.
         """
         if not self.match_term(index, log_term):
             return None
         last_new = index + len(entries)
         conflict = self.find_conflict(entries)
+        written: list[Entry] = []
         if conflict:
             if conflict <= self.committed:
                 raise LogInvariantError(
                     f"entry {conflict} conflicts with committed entry (committed {self.committed})"
                 )
-            self.append(list(entries[conflict - index - 1 :]))
+            written = list(entries[conflict - index - 1 :])
+            self.append(written)
         self.commit_to(min(committed, last_new))
-        return last_new
+        return last_new, written
 
     def append(self, entries: list[Entry]) -> int:
         """Append ``entries`` (replacing any suffix they conflict with); returns the last index."""

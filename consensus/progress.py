@@ -227,16 +227,6 @@ class ProgressTracker:
         self.learners.discard(node_id)
         self.progress.pop(node_id, None)
 
-    def restore(self, conf_state: ConfState, next_index: int) -> None:
-        """Replace the configuration by ``conf_state``; every progress starts over."""
-        self.voters = set()
-        self.learners = set()
-        self.progress = {}
-        for voter in conf_state.voters:
-            self.set_voter(voter, next_index)
-        for learner in conf_state.learners:
-            self.set_learner(learner, next_index)
-
     def is_singleton(self) -> bool:
         """True if this configuration has exactly one voter."""
         return len(self.voters) == 1

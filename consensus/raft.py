@@ -13,21 +13,23 @@ Safety rests on these rules, each enforced here:
   (index, term) (Log Matching), and never truncate committed entries.
 - A leader commits by counting replicas only for entries of its current term (Figure 8), and
   appends an empty entry when it is elected so that commitment can move on.
-- Membership changes one server at a time; a leader takes a new change only after the previous
-  one (and its own first entry) has been applied.
+- Membership changes one server at a time and takes effect when its entry is appended (see
+  ``confchange``); a leader takes a new change only after the previous one, and its own no-op,
+  have been applied.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, replace
 from enum import Enum
 
+from tdx.consensus.confchange import apply_change
 from tdx.consensus.config import Config
 from tdx.consensus.log import RaftLog
 from tdx.consensus.messages import (
     NO_NODE,
     ConfChange,
-    ConfChangeType,
     ConfState,
     Entry,
     EntryType,
@@ -35,6 +37,7 @@ from tdx.consensus.messages import (
     MessageType,
     RaftMessage,
     Snapshot,
+    decode_conf_change,
 )
 from tdx.consensus.progress import ProgressState, ProgressTracker
 from tdx.consensus.quorum import VoteResult, vote_result
@@ -52,6 +55,14 @@ _RESPONSE_TO = {
     MessageType.VOTE: MessageType.VOTE_RESPONSE,
     MessageType.PRE_VOTE: MessageType.PRE_VOTE_RESPONSE,
 }
+
+
+def _conf_after(conf: ConfState, data: bytes) -> ConfState:
+    """The configuration after the conf change encoded in ``data``; a malformed one is a no-op."""
+    try:
+        return apply_change(conf, decode_conf_change(data))
+    except ValueError:
+        return conf
 
 
 class ProposalDroppedError(Exception):
@@ -102,7 +113,6 @@ class Raft:
         hard_state, conf_state = storage.initial_state()
         self.max_size_per_msg = config.max_size_per_msg
         self.tracker = ProgressTracker(config.max_inflight_msgs)
-        self.tracker.restore(conf_state, self.log.last_index() + 1)
         self.term = 0
         self.vote = NO_NODE
         self.lead = NO_NODE
@@ -119,13 +129,21 @@ class Raft:
         self.pending_conf_index = 0
         self.read_only = ReadOnly()
         self.pending_read_index: list[RaftMessage] = []
+        self.appends_pending = False
         self.election_elapsed = 0
         self.heartbeat_elapsed = 0
         self.randomized_election_timeout = self.election_timeout
+        # The configuration history of the log: the snapshot's, then one per conf change entry.
+        self._conf_base = conf_state
+        self._conf_changes: list[tuple[int, ConfState]] = []
+        self._record_conf_changes(self._stored_entries(storage))
+        self._sync_tracker()
         if not hard_state.is_empty():
             self.load_state(hard_state)
         if config.applied > self.log.applied:
             self.log.applied_to(config.applied)
+        self.applied_conf_state = self.conf_state_at(self.log.applied)
+        """The configuration as of the last conf change the host applied (for its snapshots)."""
         self.become_follower(self.term, NO_NODE)
 
     def __repr__(self) -> str:
@@ -255,6 +273,25 @@ class Raft:
             if node_id != self.id:
                 self.send_append(node_id)
 
+    def flush_appends(self) -> None:
+        """Send the entries proposed since the last flush: as few messages as
+        ``max_size_per_msg`` allows, pipelined up to ``max_inflight_msgs`` per follower.
+
+        Proposals only append to the leader's log; batching them into messages here, once per
+        ``Ready``, is what makes a burst of proposals cost one append per follower.
+        """
+        if not self.appends_pending:
+            return
+        self.appends_pending = False
+        if self.role is not StateRole.LEADER:
+            return
+        for node_id in list(self.tracker.progress):
+            if node_id == self.id:
+                continue
+            sent = self.send_append(node_id, send_if_empty=False)
+            while sent and self.tracker.progress[node_id].state is ProgressState.REPLICATE:
+                sent = self.send_append(node_id, send_if_empty=False)
+
     def broadcast_heartbeat(self, context: bytes | None = None) -> None:
         """Heartbeat every other member, carrying the newest pending read request's id."""
         if context is None:
@@ -317,25 +354,16 @@ class Raft:
         self.lead = self.id
         self.role = StateRole.LEADER
         self.tracker.progress[self.id].become_replicate()
-        # No conf change until everything up to here, and our no-op, is applied.
-        self.pending_conf_index = self.log.last_index()
         self.append_entries([Entry(type=EntryType.NORMAL)])
+        # No conf change until everything up to here, our no-op included, is applied: the
+        # no-op's commitment shows this leader's log holds every earlier committed change.
+        self.pending_conf_index = self.log.last_index()
 
     # -- elections -----------------------------------------------------------------------------
-
-    def has_unapplied_conf_change(self) -> bool:
-        """True if a committed conf change awaits application (no campaigning until applied)."""
-        lo = max(self.log.applied + 1, self.log.first_index())
-        if lo > self.log.committed:
-            return False
-        entries = self.log.slice(lo, self.log.committed + 1)
-        return any(e.type is EntryType.CONF_CHANGE for e in entries)
 
     def hup(self, transfer: bool = False) -> None:
         """Start an election (a pre-vote first, unless this is a leadership transfer)."""
         if self.role is StateRole.LEADER or not self.promotable():
-            return
-        if self.has_unapplied_conf_change():
             return
         if self.pre_vote and not transfer:
             self.campaign(pre_vote=True)
@@ -526,7 +554,8 @@ class Raft:
             else:
                 self.pending_conf_index = self.log.last_index() + position + 1
         self.append_entries(entries)
-        self.broadcast_append()
+        # Sent when the host next takes a Ready, so proposals made meanwhile share messages.
+        self.appends_pending = True
 
     def _handle_append_rejection(self, message: RaftMessage) -> None:
         progress = self.tracker.progress[message.from_]
@@ -678,10 +707,13 @@ class Raft:
         if message.index < self.log.committed:
             self._send(MessageType.APPEND_RESPONSE, message.from_, index=self.log.committed)
             return
-        last_new = self.log.maybe_append(
+        appended = self.log.maybe_append(
             message.index, message.log_term, message.commit, message.entries
         )
-        if last_new is not None:
+        if appended is not None:
+            last_new, written = appended
+            if written:
+                self._on_entries_written(written)
             self._send(MessageType.APPEND_RESPONSE, message.from_, index=last_new)
             return
         hint_index = min(message.index, self.log.last_index())
@@ -710,6 +742,7 @@ class Raft:
             for offset, entry in enumerate(entries, start=1)
         ]
         self.log.append(numbered)
+        self._on_entries_written(numbered)
         own = self.tracker.progress.get(self.id)
         if own is not None:
             own.maybe_update(self.log.last_index())
@@ -732,40 +765,85 @@ class Raft:
             self.log.commit_to(metadata.index)
             return False
         self.log.restore(snapshot)
-        self.tracker.restore(metadata.conf_state, self.log.last_index() + 1)
+        self._conf_base = metadata.conf_state
+        self._conf_changes = []
+        self._sync_tracker()
+        self.applied_conf_state = metadata.conf_state
         return True
 
     # -- membership ----------------------------------------------------------------------------
 
-    def apply_conf_change(self, change: ConfChange) -> ConfState:
-        """Apply a committed membership change; returns the configuration now in force.
+    @staticmethod
+    def _stored_entries(storage: Storage) -> list[Entry]:
+        """Every entry in ``storage``, read in bounded chunks (only conf changes are kept)."""
+        kept: list[Entry] = []
+        lo, hi = storage.first_index(), storage.last_index() + 1
+        while lo < hi:
+            chunk = storage.entries(lo, hi, 4 * 1024 * 1024)
+            kept.extend(e for e in chunk if e.type is EntryType.CONF_CHANGE)
+            lo += len(chunk)
+        return kept
 
-        Idempotent: adding a present member or removing an absent one changes nothing (a
-        restarted node re-applies changes from its snapshot onwards). A leader removed from
-        the voters hands leadership to its most caught-up voter and steps down.
-        """
+    def _record_conf_changes(self, entries: list[Entry]) -> bool:
+        """Extend the configuration history with the conf changes among ``entries``."""
+        recorded = False
+        for entry in entries:
+            if entry.type is EntryType.CONF_CHANGE:
+                conf = _conf_after(self.conf_state(), entry.data)
+                self._conf_changes.append((entry.index, conf))
+                recorded = True
+        return recorded
+
+    def _on_entries_written(self, entries: list[Entry]) -> None:
+        """Entries from ``entries[0].index`` on were (re)written: follow their configuration."""
+        first = entries[0].index
+        changed = False
+        while self._conf_changes and self._conf_changes[-1][0] >= first:
+            self._conf_changes.pop()  # truncated: that change never happened
+            changed = True
+        if self._record_conf_changes(entries) or changed:
+            self._sync_tracker()
+
+    def conf_state(self) -> ConfState:
+        """The configuration in force: the newest one in the log, committed or not."""
+        return self._conf_changes[-1][1] if self._conf_changes else self._conf_base
+
+    def conf_state_at(self, index: int) -> ConfState:
+        """The configuration as of log ``index`` (at or after the snapshot)."""
+        conf = self._conf_base
+        for change_index, change_conf in self._conf_changes:
+            if change_index > index:
+                break
+            conf = change_conf
+        return conf
+
+    def _sync_tracker(self) -> None:
+        """Make the progress tracker match :meth:`conf_state`."""
+        conf = self.conf_state()
         next_index = self.log.last_index() + 1
-        if change.type is ConfChangeType.ADD_VOTER:
-            self.tracker.set_voter(change.node_id, next_index)
-        elif change.type is ConfChangeType.ADD_LEARNER:
-            self.tracker.set_learner(change.node_id, next_index)
-        elif change.type is ConfChangeType.REMOVE:
-            self.tracker.remove(change.node_id)
-        else:
-            raise ValueError(f"unknown conf change type {change.type!r}")
-        if self.role is StateRole.LEADER:
-            if not self.promotable():
-                self._step_down_after_removal()
-            else:
-                if self.lead_transferee not in self.tracker.voters:
-                    self.lead_transferee = NO_NODE
-                if self.maybe_commit():
-                    self.broadcast_append()
-                else:
-                    for node_id in list(self.tracker.progress):
-                        if node_id != self.id:
-                            self.send_append(node_id, send_if_empty=False)
-        return self.tracker.conf_state()
+        for node_id in set(self.tracker.progress) - set(conf.voters) - set(conf.learners):
+            self.tracker.remove(node_id)
+        for voter in conf.voters:
+            self.tracker.set_voter(voter, next_index)
+        for learner in conf.learners:
+            self.tracker.set_learner(learner, next_index)
+        if self.lead_transferee not in self.tracker.voters:
+            self.lead_transferee = NO_NODE
+
+    def apply_conf_change(self, change: ConfChange) -> ConfState:
+        """The host applied a committed conf change; returns the configuration as of it.
+
+        The core already follows the change (it did so when the entry was appended); this
+        keeps the applied configuration the host records in its snapshots. Replaying a change
+        after a restart is harmless. A leader whose removal is applied hands leadership to its
+        most caught-up voter and steps down.
+        """
+        # An invalid change was appended as a no-op (see _conf_after); it changes nothing.
+        with contextlib.suppress(ValueError):
+            self.applied_conf_state = apply_change(self.applied_conf_state, change)
+        if self.role is StateRole.LEADER and not self.promotable():
+            self._step_down_after_removal()
+        return self.applied_conf_state
 
     def _step_down_after_removal(self) -> None:
         last_index = self.log.last_index()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 
+from tdx.consensus.confchange import apply_change
 from tdx.consensus.config import Config
 from tdx.consensus.messages import (
     ConfChange,
@@ -142,8 +143,11 @@ class RawNode:
     def propose_conf_change(self, change: ConfChange) -> None:
         """Propose a single-server membership change (raises like :meth:`propose`).
 
-        A leader accepts one only when the previous change has been applied.
+        A leader accepts one only when the previous change has been applied. Raises
+        ``ValueError`` for a malformed change or one that would leave no voter.
         """
+        if not apply_change(self.raft.conf_state(), change).voters:
+            raise ValueError("a conf change must not remove the last voter")
         entry = Entry(type=EntryType.CONF_CHANGE, data=encode_conf_change(change))
         self.raft.step(RaftMessage(type=MessageType.PROPOSE, entries=(entry,)))
 
@@ -199,6 +203,7 @@ class RawNode:
     def has_ready(self) -> bool:
         """True if :meth:`ready` has work for the host."""
         raft = self.raft
+        raft.flush_appends()
         if raft.soft_state() != self._prev_soft_state:
             return True
         hard_state = raft.hard_state()
@@ -221,6 +226,7 @@ class RawNode:
         if self._outstanding is not None:
             raise RuntimeError("advance() the previous Ready before taking another")
         raft = self.raft
+        raft.flush_appends()
         soft_state = raft.soft_state()
         hard_state = raft.hard_state()
         entries = tuple(raft.log.unstable_entries())
@@ -273,6 +279,6 @@ class RawNode:
             soft_state=raft.soft_state(),
             applied=raft.log.applied,
             last_index=raft.log.last_index(),
-            conf_state=raft.tracker.conf_state(),
+            conf_state=raft.conf_state(),
             progress=progress,
         )

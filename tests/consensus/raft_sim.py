@@ -28,6 +28,7 @@ the seed), so a seed replays exactly. The checks, raising :class:`SafetyViolatio
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import heapq
 import random
@@ -258,6 +259,36 @@ class Cluster:
         """Reconnect every link."""
         self._blocked.clear()
 
+    def disturb(
+        self,
+        rng: random.Random,
+        *,
+        crash: float = 0.06,
+        restart: float = 0.14,
+        isolate: float = 0.05,
+        split: float = 0.05,
+        heal: float = 0.1,
+    ) -> None:
+        """Maybe inject one random fault, each with its chance: crash a node, restart a down
+        one, isolate a node, split the cluster in two halves, or heal the network."""
+        ids = sorted(self.nodes)
+        victim = rng.choice(ids)
+        draw = rng.random()
+        for chance, fault in (
+            (crash, lambda: self.crash(victim)),
+            (restart, lambda: self.start(victim)),
+            (isolate, lambda: self.isolate(victim)),
+            (split, lambda: self._split(rng.sample(ids, len(ids) // 2))),
+            (heal, self.heal),
+        ):
+            if draw < chance:
+                fault()
+                return
+            draw -= chance
+
+    def _split(self, half: list[str]) -> None:
+        self.partition(half, [n for n in self.nodes if n not in half])
+
     def _send(self, message: RaftMessage) -> None:
         self.sent[message.type] += 1
         if (message.from_, message.to) in self._blocked:
@@ -408,7 +439,9 @@ class Cluster:
         raise AssertionError(f"{data!r} not committed within {max_ticks} ticks (seed={self.seed})")
 
     def converge(self, max_ticks: int = 300) -> None:
-        """Heal, restart everyone, commit a marker and wait until every node applied it."""
+        """Heal, stop crashing, restart everyone, commit a marker and wait until every voter
+        applied it (message loss, duplication and delay go on)."""
+        self.faults = dataclasses.replace(self.faults, crash_mid_ready=0.0)
         self.heal()
         for node_id in self.nodes:
             self.start(node_id)

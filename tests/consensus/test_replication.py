@@ -255,7 +255,7 @@ def test_figure8_commit_rule_scripted() -> None:
     assert raft.log.committed == 5
 
 
-def _figure8(cluster: Cluster, rng: random.Random, rounds: int) -> None:
+def figure8_rounds(cluster: Cluster, rng: random.Random, rounds: int) -> None:
     """The course's Figure 8 test: leaders crash at random moments, often right after
     appending, while a majority is kept up; at the end everything converges."""
     for round_ in range(rounds):
@@ -280,14 +280,14 @@ def test_figure8_reliable() -> None:
     keep crashing in the middle of replication."""
     cluster = Cluster(5, seed=32)
     cluster.wait_leader()
-    _figure8(cluster, random.Random(32), rounds=1000)
+    figure8_rounds(cluster, random.Random(32), rounds=1000)
 
 
 def test_figure8_unreliable() -> None:
     """Figure 8 (unreliable network): the same under loss, duplication and long delays."""
     cluster = Cluster(5, seed=33, faults=UNRELIABLE)
     cluster.wait_leader(max_ticks=200)
-    _figure8(cluster, random.Random(33), rounds=1000)
+    figure8_rounds(cluster, random.Random(33), rounds=1000)
 
 
 def test_agreement_on_unreliable_network() -> None:
@@ -332,15 +332,6 @@ def test_churn(unreliable: bool) -> None:
             cluster.propose(f"churn-{round_}-{rng.random()}".encode())
         cluster.run(rng.randint(1, 5))
         seen_committed.update(cluster.committed_data)
-        action = rng.random()
-        victim = rng.choice(sorted(cluster.nodes))
-        if action < 0.2:
-            cluster.crash(victim)
-        elif action < 0.5:
-            cluster.start(victim)
-        elif action < 0.6:
-            cluster.isolate(victim)
-        elif action < 0.8:
-            cluster.heal()
+        cluster.disturb(rng, crash=0.2, restart=0.3, isolate=0.1, split=0.05, heal=0.2)
     cluster.converge(max_ticks=400)
     assert seen_committed <= set(cluster.committed_data)
