@@ -11,11 +11,11 @@ import pytest
 # The node tests reuse the SDK tests' members and documents (tests/sdk/sdk_factories.py).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "sdk"))
 
-from node_factories import new_ledger  # noqa: E402
-from sdk_factories import make_genesis  # noqa: E402
-from tdx.node.ledger import Ledger  # noqa: E402
-from tdx.node.store import Store  # noqa: E402
-from tdx.sdk import ledger_pb2  # noqa: E402
+from node_factories import new_ledger
+from sdk_factories import make_genesis
+from tdx.node.ledger import Ledger
+from tdx.node.store import Store
+from tdx.sdk import ledger_pb2
 
 
 @pytest.fixture
