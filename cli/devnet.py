@@ -46,6 +46,10 @@ def up(root: Path, validators: int, observers: int, network: str, timeout: float
     Writes DIR/devnet.json with each node's name, role, API address, data directory, key
     file, log and pid, and the genesis path. The nodes keep running after this command
     returns; stop them with `tdx devnet down`.
+
+    \b
+    Example:
+      tdx devnet up --dir ./devnet --validators 3 --observers 1
     """
     from tdx.node.devnet import devnet_up
 
@@ -67,7 +71,12 @@ def up(root: Path, validators: int, observers: int, network: str, timeout: float
 @DIR_OPTION
 @json_option
 def status(root: Path, as_json: bool) -> None:
-    """Show each node of the devnet: running or not, role, term, leader, height."""
+    """Show each node of the devnet: running or not, role, term, leader, height.
+
+    \b
+    Example:
+      tdx devnet status --dir ./devnet --json
+    """
     from tdx.node.devnet import devnet_status
 
     rows = devnet_status(root)
@@ -87,7 +96,12 @@ def status(root: Path, as_json: bool) -> None:
 @DIR_OPTION
 @json_option
 def down(root: Path, as_json: bool) -> None:
-    """Stop the devnet's processes (only those it started); keep its files."""
+    """Stop the devnet's processes (only those it started); keep its files.
+
+    \b
+    Example:
+      tdx devnet down --dir ./devnet
+    """
     from tdx.node.devnet import devnet_down
 
     stopped = devnet_down(root)

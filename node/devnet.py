@@ -78,7 +78,8 @@ def devnet_up(root: Path, *, validators: int = 3, observers: int = 1,
     processes: list[NodeProcess] = []
     try:
         for node in nodes:
-            process = spawn_node(Path(node["data_dir"]), node["api"], Path(node["log"]))
+            process = spawn_node(Path(node["data_dir"]), node["api"], Path(node["log"]),
+                                 detach=True)
             node["pid"] = process.pid
             processes.append(process)
             progress(f"started {node['role']} {node['name']} on {node['api']} "

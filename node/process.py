@@ -30,37 +30,50 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 @dataclass
 class NodeProcess:
-    """A node running as a child process."""
+    """A node running as a process: a child of this one, or a detached daemon."""
 
     data_dir: Path
     api_address: str
     log_path: Path
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[bytes] | None
+    daemon_pid: int = 0
 
     @property
     def pid(self) -> int:
         """The process id."""
-        return self.process.pid
+        return self.process.pid if self.process is not None else self.daemon_pid
 
     def alive(self) -> bool:
         """Whether the process is still running."""
-        return self.process.poll() is None
+        if self.process is not None:
+            return self.process.poll() is None
+        return pid_alive(self.daemon_pid)
 
-    def stop(self, timeout: float = 10.0) -> int:
-        """SIGTERM, wait, then SIGKILL; return the exit code."""
-        if self.alive():
-            self.process.send_signal(signal.SIGTERM)
+    def _wait(self, timeout: float) -> bool:
+        if self.process is not None:
             try:
-                return self.process.wait(timeout)
+                self.process.wait(timeout)
+                return True
             except subprocess.TimeoutExpired:
-                self.process.kill()
-        return self.process.wait()
+                return False
+        deadline = time.monotonic() + timeout
+        while pid_alive(self.daemon_pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return not pid_alive(self.daemon_pid)
 
-    def kill(self) -> int:
-        """SIGKILL at once (a crash); return the exit code."""
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM, wait, then SIGKILL."""
         if self.alive():
-            self.process.kill()
-        return self.process.wait()
+            os.kill(self.pid, signal.SIGTERM)
+            if not self._wait(timeout):
+                self.kill()
+        self._wait(timeout)
+
+    def kill(self) -> None:
+        """SIGKILL at once (a crash) and wait for the process to be gone."""
+        if self.alive():
+            os.kill(self.pid, signal.SIGKILL)
+        self._wait(10.0)
 
     def log_tail(self, lines: int = 20) -> str:
         """The last lines of the node's log, for error messages."""
@@ -70,16 +83,39 @@ class NodeProcess:
             return ""
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` names a running (not zombie) process."""
+    if pid <= 0:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
 def spawn_node(data_dir: Path, api_address: str, log_path: Path | None = None,
-               env: dict[str, str] | None = None) -> NodeProcess:
-    """Start ``python -m tdx.node DATA_DIR`` in its own session; output goes to a log file."""
+               env: dict[str, str] | None = None, *, detach: bool = False) -> NodeProcess:
+    """Start ``python -m tdx.node DATA_DIR`` in its own session; output goes to a log file.
+
+    With ``detach`` the node is a daemon (not this process's child) that outlives it, as
+    ``tdx devnet up`` needs; otherwise it is a child that the caller must stop.
+    """
     log_path = log_path or data_dir / "node.log"
+    command = [sys.executable, "-m", "tdx.node", str(data_dir)]
+    environment = {**os.environ, **(env or {})}
+    if detach:
+        launcher = subprocess.run(
+            ["/bin/sh", "-c", 'exec "$@" >>"$TDX_NODE_LOG" 2>&1 </dev/null & echo $!', "sh",
+             *command],
+            capture_output=True, text=True, check=True, start_new_session=True,
+            env={**environment, "TDX_NODE_LOG": str(log_path)})
+        return NodeProcess(data_dir=data_dir, api_address=api_address, log_path=log_path,
+                           process=None, daemon_pid=int(launcher.stdout.strip()))
     with open(log_path, "ab") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tdx.node", str(data_dir)],
-            stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-            start_new_session=True, env={**os.environ, **(env or {})},
-        )
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log_file,
+                                   stderr=subprocess.STDOUT, start_new_session=True,
+                                   env=environment)
     return NodeProcess(data_dir=data_dir, api_address=api_address, log_path=log_path,
                        process=process)
 
@@ -91,8 +127,7 @@ def wait_healthy(node: NodeProcess, timeout: float = 20.0) -> None:
         stub = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
             if not node.alive():
-                raise NodeError(f"node {node.data_dir} exited with {node.process.returncode}: "
-                                f"{node.log_tail(5)}")
+                raise NodeError(f"node {node.data_dir} exited: {node.log_tail(5)}")
             try:
                 answer = stub.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
                 if answer.status == health_pb2.HealthCheckResponse.SERVING:

@@ -628,6 +628,26 @@ class Cluster:
             )
 
 
+def figure8_rounds(cluster: Cluster, rng: random.Random, rounds: int) -> None:
+    """The course's Figure 8 test: leaders crash at random moments, often right after
+    appending, while a majority is kept up; at the end everything converges."""
+    for round_ in range(rounds):
+        leader = cluster.leader()
+        if leader is not None:
+            cluster.propose(f"f8-{round_}".encode(), via=leader)
+        if rng.random() < 0.1:
+            cluster.run(rng.randint(1, 2 * cluster.election_tick))
+        else:
+            cluster.run(rng.randint(0, 2))
+        leader = cluster.leader()
+        if leader is not None and rng.random() < 0.5:
+            cluster.crash(leader)
+        if len(cluster.live()) < 3:
+            down = [n for n in cluster.nodes if not cluster.nodes[n].alive]
+            cluster.start(rng.choice(down))
+    cluster.converge(max_ticks=400)
+
+
 def add_voter(node_id: str) -> ConfChange:
     """The conf change that adds (or promotes) ``node_id`` as a voter."""
     return ConfChange(ConfChangeType.ADD_VOTER, node_id)

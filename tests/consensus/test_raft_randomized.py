@@ -13,9 +13,16 @@ import os
 import random
 
 import pytest
-from raft_sim import Cluster, Faults, SafetyViolation, add_learner, add_voter, remove
+from raft_sim import (
+    Cluster,
+    Faults,
+    SafetyViolation,
+    add_learner,
+    add_voter,
+    figure8_rounds,
+    remove,
+)
 from tdx.consensus.log import RaftLog
-from test_replication import figure8_rounds
 
 DEFAULT_SEEDS = 200
 
@@ -51,7 +58,7 @@ def random_cluster(seed: int) -> Cluster:
     )
 
 
-def random_run(seed: int, rounds: int = 120) -> Cluster:
+def random_run(seed: int, rounds: int = 200) -> Cluster:
     """Drive a random cluster through ``rounds`` rounds of client load and faults, then heal
     everything and require the cluster to converge."""
     cluster = random_cluster(seed)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from raft_sim import UNRELIABLE, Cluster, Faults
+from raft_sim import UNRELIABLE, Cluster, Faults, figure8_rounds
 from tdx.consensus import Config, Entry, HardState, MemoryStorage, MessageType, RaftMessage, RawNode
 
 
@@ -253,26 +253,6 @@ def test_figure8_commit_rule_scripted() -> None:
     assert raft.log.committed == 3  # entry 4 is on a, b, but it is of term 2
     node.step(RaftMessage(type=MessageType.APPEND_RESPONSE, to="a", from_="b", term=3, index=5))
     assert raft.log.committed == 5
-
-
-def figure8_rounds(cluster: Cluster, rng: random.Random, rounds: int) -> None:
-    """The course's Figure 8 test: leaders crash at random moments, often right after
-    appending, while a majority is kept up; at the end everything converges."""
-    for round_ in range(rounds):
-        leader = cluster.leader()
-        if leader is not None:
-            cluster.propose(f"f8-{round_}".encode(), via=leader)
-        if rng.random() < 0.1:
-            cluster.run(rng.randint(1, 2 * cluster.election_tick))
-        else:
-            cluster.run(rng.randint(0, 2))
-        leader = cluster.leader()
-        if leader is not None and rng.random() < 0.5:
-            cluster.crash(leader)
-        if len(cluster.live()) < 3:
-            down = [n for n in cluster.nodes if not cluster.nodes[n].alive]
-            cluster.start(rng.choice(down))
-    cluster.converge(max_ticks=400)
 
 
 def test_figure8_reliable() -> None:

@@ -255,3 +255,12 @@ def test_progress_probe_and_replicate() -> None:
     progress.optimistic_update(12)
     assert progress.maybe_decrease_to(rejected=12, match_hint=0)
     assert progress.next == 8
+
+
+def test_public_surface_is_explicit_and_sorted() -> None:
+    """Public API: ``tdx.consensus.__all__`` is sorted and names exactly what the node uses."""
+    assert list(consensus.__all__) == sorted(consensus.__all__)
+    assert {"RawNode", "Ready", "Config", "Storage", "MemoryStorage", "RaftMessage"} <= set(
+        consensus.__all__
+    )
+    assert all(hasattr(consensus, name) for name in consensus.__all__)
