@@ -274,13 +274,14 @@ class Cluster:
         ids = sorted(self.nodes)
         victim = rng.choice(ids)
         draw = rng.random()
-        for chance, fault in (
+        faults: tuple[tuple[float, Callable[[], None]], ...] = (
             (crash, lambda: self.crash(victim)),
             (restart, lambda: self.start(victim)),
             (isolate, lambda: self.isolate(victim)),
             (split, lambda: self._split(rng.sample(ids, len(ids) // 2))),
             (heal, self.heal),
-        ):
+        )
+        for chance, fault in faults:
             if draw < chance:
                 fault()
                 return

@@ -108,7 +108,9 @@ def test_enums_mirror_proto_numbers(mirror: type, proto: object, prefix: str) ->
 def test_conf_change_encoding_is_protobufs(change: ConfChange) -> None:
     """A CONF_CHANGE entry's data is byte for byte the protobuf encoding, both ways."""
     proto = raft_pb2.ConfChange(
-        type=int(change.type), node_id=change.node_id, context=change.context
+        type=raft_pb2.ConfChangeType.ValueType(change.type),
+        node_id=change.node_id,
+        context=change.context,
     )
     assert encode_conf_change(change) == proto.SerializeToString()
     assert decode_conf_change(proto.SerializeToString()) == change
