@@ -5,6 +5,22 @@ what each :class:`Ready` asks: persist, send, apply, then ``advance``. The core 
 persisted log through the read-only :class:`Storage` protocol; :class:`MemoryStorage` is the
 in-memory implementation. The wire types mirror ``protos/tdx/v1/raft.proto`` one to one.
 
+Starting: founding members write ``bootstrap_entries(voters)`` and ``HardState(term=1,
+commit=len(entries))`` to empty storage (``MemoryStorage.bootstrap`` does both); members that
+join later start empty and receive the log (or a snapshot) from the leader. On restart, pass
+``Config(applied=...)``: the last index the state machine holds.
+
+Membership: ``RawNode.propose_conf_change(ConfChange(...))`` proposes one change; the core
+follows the newest configuration in its log from the moment the entry is appended. When the
+entry comes out in ``Ready.committed_entries``, the host calls
+``apply_conf_change(decode_conf_change(entry.data))`` and keeps the returned ``ConfState``.
+
+Snapshots: to compact, the host snapshots its state at an applied index together with that
+``ConfState`` (``MemoryStorage.create_snapshot``), then discards the log before it
+(``compact``); the core sends ``Storage.snapshot()`` to followers that need discarded entries.
+A snapshot received from the leader arrives as ``Ready.snapshot``: the host persists it,
+replaces its state machine with ``snapshot.data`` and records its ``conf_state``.
+
 Modules: ``messages`` (wire types), ``storage`` (Storage, MemoryStorage), ``log`` (stable plus
 unstable log), ``quorum`` (majority math), ``progress`` (per-follower replication state),
 ``readonly`` (read index), ``confchange`` (membership), ``config``, ``raft`` (the protocol),
