@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from node_factories import PROPOSED_MS, new_ledger, proposal, signer
 from sdk_factories import body_of, identity, sealed
-from tdx.node.ledger import ApplyContext, Ledger
+from tdx.node.ledger import ApplyContext, Ledger, LedgerMismatch
 from tdx.node.rules import Refusal
 from tdx.node.store import Prefix, Store, position, u64
 from tdx.sdk import (
@@ -389,3 +389,70 @@ def test_rejected_document_leaves_no_state_behind(ledger: Ledger) -> None:
     applied = ledger.apply(proposal([sealed("certificate_draw_down")]), 1, 1)
     assert applied is not None and applied.block.results[0].status == REJECTED
     assert ledger.store.get(Prefix.STATE + b"drawn") is None
+
+
+# -- signatures and replay of peers' blocks --------------------------------------------
+
+def test_add_signatures_keeps_only_valid_distinct_validator_signatures(ledger: Ledger) -> None:
+    applied = ledger.apply(proposal([sealed("invoice")]), 1, 1, sign=signer("de-customs"))
+    assert applied is not None
+    nl = signer("nl-customs")(applied.hash)
+    forged = ledger_pb2.BlockSignature(validator="fr-customs",
+                                       public_key=identity("fr-customs").public_key,
+                                       signature=identity("fr-customs").sign(BLOCK_DOMAIN,
+                                                                             b"\x00" * 32))
+    chamber = signer("de-chamber")(applied.hash)  # a member, but not a validator
+    assert ledger.add_signatures(1, [nl, nl, forged, chamber]) == 2
+    block = ledger.block(1)
+    assert block is not None
+    assert [s.validator for s in block.signatures] == ["de-customs", "nl-customs"]
+    assert ledger.add_signatures(1, [signer("fr-customs")(applied.hash)]) == 3
+    assert ledger.add_signatures(7, [nl]) == 0
+
+
+def test_replay_reproduces_a_peers_block_and_keeps_its_signatures(tmp_path: Path) -> None:
+    leader, _ = run_sequence(tmp_path / "leader")
+    follower = new_ledger(tmp_path / "follower")
+    try:
+        for height in range(1, leader.height + 1):
+            block = leader.block(height)
+            assert block is not None
+            block.signatures.append(signer("nl-customs")(block_hash(block.header)))
+            applied = follower.replay(block, sign=signer("fr-customs"))
+            assert applied.hash == block_hash(block.header)
+            stored = follower.block(height)
+            assert stored is not None
+            assert {s.validator for s in stored.signatures} == {
+                "de-customs", "nl-customs", "fr-customs"}
+        assert follower.last_hash == leader.last_hash
+    finally:
+        leader.store.close()
+        follower.store.close()
+
+
+def test_replay_refuses_a_block_that_does_not_re_execute_the_same(tmp_path: Path) -> None:
+    leader, _ = run_sequence(tmp_path / "leader")
+    follower = new_ledger(tmp_path / "follower")
+    try:
+        block = leader.block(1)
+        assert block is not None
+        forged = ledger_pb2.Block()
+        forged.CopyFrom(block)
+        forged.results[2].status = ACCEPTED  # claim the schema-broken document was accepted
+        header = header_of(forged)
+        header.results_root = merkle_root([
+            result_leaf(document_id(e.body), r)
+            for e, r in zip(forged.envelopes, forged.results, strict=True)])
+        forged.header = header.SerializeToString(deterministic=True)
+        before = list(follower.store.scan(b""))
+        with pytest.raises(LedgerMismatch):
+            follower.replay(forged)
+        assert list(follower.store.scan(b"")) == before
+        second = leader.block(2)
+        assert second is not None
+        with pytest.raises(LedgerMismatch, match="does not follow"):
+            follower.replay(second)
+        assert follower.height == 0
+    finally:
+        leader.store.close()
+        follower.store.close()
