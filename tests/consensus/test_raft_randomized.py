@@ -1,7 +1,8 @@
 """Randomized runs over many seeds: random cluster settings, faults, crashes, partitions,
 membership changes, leadership transfers and reads, with every safety property checked on
 every step. ``TDX_RAFT_SEEDS=N`` runs N seeds (default 200); a failure names its seed, and
-``TDX_RAFT_SEED=S`` replays that one seed alone.
+``TDX_RAFT_SEED=S`` replays that one seed alone. ``TDX_RAFT_ROUNDS=R`` makes each run longer
+(default 200 rounds of a few ticks each).
 
 The last tests break the core on purpose and make sure the harness notices: checks that can
 never fail would prove nothing.
@@ -25,6 +26,7 @@ from raft_sim import (
 from tdx.consensus.log import RaftLog
 
 DEFAULT_SEEDS = 200
+DEFAULT_ROUNDS = 200
 
 
 def _seeds() -> list[int]:
@@ -45,7 +47,7 @@ def random_cluster(seed: int) -> Cluster:
     )
     check_quorum = rng.random() < 0.7
     return Cluster(
-        rng.choice([3, 5]),
+        rng.choice([3, 3, 5, 5, 7]),
         seed=seed,
         spares=rng.choice([0, 0, 1]),
         faults=faults,
@@ -58,7 +60,7 @@ def random_cluster(seed: int) -> Cluster:
     )
 
 
-def random_run(seed: int, rounds: int = 200) -> Cluster:
+def random_run(seed: int, rounds: int = DEFAULT_ROUNDS) -> Cluster:
     """Drive a random cluster through ``rounds`` rounds of client load and faults, then heal
     everything and require the cluster to converge."""
     cluster = random_cluster(seed)
@@ -88,7 +90,7 @@ def random_run(seed: int, rounds: int = 200) -> Cluster:
 @pytest.mark.parametrize("seed", _seeds())
 def test_random_faults_keep_raft_safe(seed: int) -> None:
     """Safety under random faults (all properties, every step) and liveness once healed."""
-    cluster = random_run(seed)
+    cluster = random_run(seed, int(os.environ.get("TDX_RAFT_ROUNDS", DEFAULT_ROUNDS)))
     assert cluster.max_committed > 0, f"nothing committed (seed={seed})"
 
 
