@@ -172,6 +172,7 @@ class Cluster:
         self._blocked: set[tuple[str, str]] = set()
         self._dirty: set[str] = set()
         self.sent: Counter[MessageType] = Counter()
+        self.append_rejections = 0
         self.drop_if: Callable[[RaftMessage], bool] | None = None
         """A test's own filter: messages it returns True for are lost."""
         self.leaders: dict[int, str] = {}
@@ -292,6 +293,8 @@ class Cluster:
 
     def _send(self, message: RaftMessage) -> None:
         self.sent[message.type] += 1
+        if message.reject and message.type is MessageType.APPEND_RESPONSE:
+            self.append_rejections += 1
         if (message.from_, message.to) in self._blocked:
             return
         if self.drop_if is not None and self.drop_if(message):
