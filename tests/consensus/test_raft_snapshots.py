@@ -45,13 +45,7 @@ def test_install_snapshot_to_lagging_follower() -> None:
 def test_snapshot_survives_restart() -> None:
     """A node restarted after installing a snapshot resumes from it (its applied index starts
     at the snapshot), replays only what follows, and agrees with the others."""
-    cluster = Cluster(3, seed=43, snapshot_every=10)
-    leader = cluster.wait_leader()
-    lagging = next(n for n in cluster.nodes if n != leader)
-    cluster.isolate(lagging)
-    for i in range(30):
-        cluster.commit(f"r-{i}".encode())
-    cluster.heal()
+    cluster, _, lagging = _lagging_behind_compaction(43, "r")
     assert cluster.wait_applied(b"r-29", 3, max_ticks=30)
     cluster.restart(lagging)
     node = cluster.nodes[lagging]
@@ -60,16 +54,22 @@ def test_snapshot_survives_restart() -> None:
     assert cluster.wait_applied(b"after restart", 3, max_ticks=30)
 
 
-def test_lost_snapshot_is_sent_again() -> None:
-    """A snapshot lost on the way is sent again after an election timeout, without the host
-    having to report the failure."""
-    cluster = Cluster(3, seed=44, snapshot_every=10)
+def _lagging_behind_compaction(seed: int, prefix: str) -> tuple[Cluster, str, str]:
+    """A cluster whose leader compacted entries that one healed follower never received."""
+    cluster = Cluster(3, seed=seed, snapshot_every=10)
     leader = cluster.wait_leader()
     lagging = next(n for n in cluster.nodes if n != leader)
     cluster.isolate(lagging)
     for i in range(30):
-        cluster.commit(f"x-{i}".encode())
+        cluster.commit(f"{prefix}-{i}".encode())
     cluster.heal()
+    return cluster, leader, lagging
+
+
+def test_lost_snapshot_is_sent_again() -> None:
+    """A snapshot lost on the way is sent again after an election timeout, without the host
+    having to report the failure."""
+    cluster, _, lagging = _lagging_behind_compaction(44, "x")
     cluster.drop_if = lambda m: m.type is MessageType.SNAPSHOT
     cluster.run(5)
     assert cluster.sent[MessageType.SNAPSHOT] == 1
@@ -81,13 +81,7 @@ def test_lost_snapshot_is_sent_again() -> None:
 
 def test_report_snapshot_failure_retries_sooner() -> None:
     """A host that reports a failed snapshot makes the leader probe (and resend) right away."""
-    cluster = Cluster(3, seed=45, snapshot_every=10)
-    leader = cluster.wait_leader()
-    lagging = next(n for n in cluster.nodes if n != leader)
-    cluster.isolate(lagging)
-    for i in range(30):
-        cluster.commit(f"y-{i}".encode())
-    cluster.heal()
+    cluster, leader, lagging = _lagging_behind_compaction(45, "y")
     cluster.drop_if = lambda m: m.type is MessageType.SNAPSHOT
     cluster.run(3)
     cluster.drop_if = None
