@@ -105,7 +105,7 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
     async def _admit(self, envelope: documents_pb2.Envelope) -> ledger_pb2.Receipt:
         """Check and order one envelope; raise Refusal, or return its receipt."""
         checked_id = document_id(envelope.body)
-        check_envelope(envelope, self.ledger.network, self.ledger)
+        check_envelope(envelope, self.ledger.network, self.ledger, self.ledger.verified)
         existing = self.ledger.record(checked_id)
         if existing is not None:
             raise _Replay(existing.receipt)

@@ -27,7 +27,7 @@ from tdx.sdk import (
 )
 from tdx.v1 import documents_pb2
 
-from .rules import Checked, Refusal, check_envelope
+from .rules import Checked, Refusal, VerifiedEnvelopes, check_envelope
 from .store import Prefix, Store, WriteBatch, from_u64, position, u64
 
 log = logging.getLogger("tdx.node.ledger")
@@ -78,6 +78,7 @@ class Ledger:
         self.genesis = ledger_pb2.Genesis.FromString(raw)
         self.network = self.genesis.network
         self.effects: dict[str, Effect] = {}
+        self.verified = VerifiedEnvelopes()
         self._members: dict[str, documents_pb2.MemberRecord] = {}
         self._keys: dict[bytes, str] = {}
         for _, value in store.scan(Prefix.MEMBER):
@@ -306,7 +307,7 @@ class Ledger:
         if doc_id in seen or batch.get(Prefix.DOC + bytes.fromhex(doc_id)) is not None:
             return _rejected("document.duplicate", "this document is already on the ledger"), None
         try:
-            checked = check_envelope(envelope, self.network, self)
+            checked = check_envelope(envelope, self.network, self, self.verified)
             context = ApplyContext(batch=batch, checked=checked, document_id=doc_id,
                                    height=height, proposed_ms=proposed_ms)
             effect = self.effects.get(checked.kind)

@@ -7,6 +7,7 @@ is how every node reaches the same verdict for the same block.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -19,6 +20,7 @@ from tdx.sdk import (
     ledger_pb2,
     open_envelope,
 )
+from tdx.sdk._crypto import sha256
 
 from .permissions import may_submit
 
@@ -55,29 +57,73 @@ class Checked:
     member: documents_pb2.MemberRecord
 
 
+class VerifiedEnvelopes:
+    """A bounded memory of envelopes whose signature, body and schema this node checked.
+
+    Checking an envelope gives the same verdict every time, so a node that checked it when
+    it entered (at the API) need not check the signature and schema again when it applies
+    the block; membership and role are always checked again, since they can change. Keyed
+    by body hash, signer and signature, so another signature over the same body is checked
+    afresh.
+    """
+
+    def __init__(self, capacity: int = 200_000) -> None:
+        self.capacity = capacity
+        self._seen: OrderedDict[bytes, tuple[documents_pb2.DocumentBody, str]] = OrderedDict()
+
+    @staticmethod
+    def key(envelope: documents_pb2.Envelope) -> bytes:
+        """The memory's key for an envelope."""
+        return sha256(envelope.body) + bytes(envelope.signer) + bytes(envelope.signature)
+
+    def get(self, key: bytes) -> tuple[documents_pb2.DocumentBody, str] | None:
+        """The checked body and kind, if this envelope was checked before."""
+        return self._seen.get(key)
+
+    def put(self, key: bytes, body: documents_pb2.DocumentBody, kind: str) -> None:
+        """Remember a checked envelope, forgetting the oldest past capacity."""
+        self._seen[key] = (body, kind)
+        if len(self._seen) > self.capacity:
+            self._seen.popitem(last=False)
+
+
 def check_envelope(
-    envelope: documents_pb2.Envelope, network: str, members: MemberView
+    envelope: documents_pb2.Envelope, network: str, members: MemberView,
+    verified: VerifiedEnvelopes | None = None,
 ) -> Checked:
-    """Check size, signature, schema, network, membership and role; raise Refusal if not."""
+    """Check size, membership, signature, schema, network and role; raise Refusal if not.
+
+    The signer must be a current member; its key was checked to be a valid, non-small-order
+    point when the member was admitted, so only the signature itself is verified here.
+    """
     if len(envelope.body) > MAX_BODY_BYTES:
         raise Refusal("RESOURCE_EXHAUSTED", "document.too_large",
                       f"document body is {len(envelope.body)} bytes; the limit is "
                       f"{MAX_BODY_BYTES}")
-    try:
-        body = open_envelope(envelope)
-    except SignatureError as exc:
-        raise Refusal("INVALID_ARGUMENT", "signature.invalid", str(exc), "signature") from None
-    except DocumentError as exc:
-        raise Refusal("INVALID_ARGUMENT", "document.malformed", str(exc), "body") from None
-    try:
-        kind = check_body(body, network)
-    except SchemaError as exc:
-        raise Refusal("INVALID_ARGUMENT", "schema.invalid", f"schema: {exc}",
-                      exc.field) from None
-    member = members.member_by_key(envelope.signer)
+    member = members.member_by_key(bytes(envelope.signer))
     if member is None:
         raise Refusal("PERMISSION_DENIED", "member.unknown",
-                      f"signer {envelope.signer.hex()[:16]}... is not a member of {network}")
+                      f"signer {bytes(envelope.signer).hex()[:16]}... is not a member of "
+                      f"{network}")
+    key = VerifiedEnvelopes.key(envelope) if verified is not None else b""
+    known = verified.get(key) if verified is not None else None
+    if known is not None:
+        body, kind = known
+    else:
+        try:
+            body = open_envelope(envelope, key_checked=True)
+        except SignatureError as exc:
+            raise Refusal("INVALID_ARGUMENT", "signature.invalid", str(exc),
+                          "signature") from None
+        except DocumentError as exc:
+            raise Refusal("INVALID_ARGUMENT", "document.malformed", str(exc), "body") from None
+        try:
+            kind = check_body(body, network)
+        except SchemaError as exc:
+            raise Refusal("INVALID_ARGUMENT", "schema.invalid", f"schema: {exc}",
+                          exc.field) from None
+        if verified is not None:
+            verified.put(key, body, kind)
     if member.id != body.issuer:
         raise Refusal("PERMISSION_DENIED", "member.not_issuer",
                       f"the body names issuer {body.issuer!r} but the signer is member "

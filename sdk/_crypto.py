@@ -32,14 +32,17 @@ def sign(signing_key: nacl.signing.SigningKey, domain: bytes, message: bytes) ->
     return bytes(signing_key.sign(domain + message).signature)
 
 
-def verify(public_key: bytes, domain: bytes, message: bytes, signature: bytes) -> bool:
+def verify(public_key: bytes, domain: bytes, message: bytes, signature: bytes, *,
+           key_checked: bool = False) -> bool:
     """Return whether ``signature`` by ``public_key`` is valid over ``domain || message``.
 
-    Keys of the wrong size, small-order keys and non-canonical encodings are refused.
+    Keys of the wrong size, small-order keys and non-canonical encodings are refused. The
+    point check costs about as much as the signature check; ``key_checked=True`` skips it
+    for a key the caller already checked (a member's key, checked when it was admitted).
     """
     if len(public_key) != PUBLIC_KEY_SIZE or len(signature) != SIGNATURE_SIZE:
         return False
-    if not is_acceptable_public_key(public_key):
+    if not key_checked and not is_acceptable_public_key(public_key):
         return False
     try:
         nacl.signing.VerifyKey(public_key).verify(domain + message, signature)

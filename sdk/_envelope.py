@@ -38,17 +38,19 @@ def seal(identity: Identity, body: pb.DocumentBody) -> pb.Envelope:
     )
 
 
-def open_envelope(envelope: pb.Envelope) -> pb.DocumentBody:
+def open_envelope(envelope: pb.Envelope, *, key_checked: bool = False) -> pb.DocumentBody:
     """Verify an envelope's signature over its exact body bytes and decode the body.
 
     Raises SignatureError when the key or signature is malformed or does not verify, and
-    when the body bytes are not a DocumentBody. It does not check membership or schema.
+    DocumentError when the body bytes are not a DocumentBody. It does not check membership
+    or schema. ``key_checked`` skips the public-key point check (see ``verify``).
     """
     if len(envelope.signer) != PUBLIC_KEY_SIZE:
         raise SignatureError(f"signer must be a {PUBLIC_KEY_SIZE}-byte Ed25519 public key")
     if len(envelope.signature) != SIGNATURE_SIZE:
         raise SignatureError(f"signature must be {SIGNATURE_SIZE} bytes")
-    if not verify(envelope.signer, ENVELOPE_DOMAIN, envelope.body, envelope.signature):
+    if not verify(envelope.signer, ENVELOPE_DOMAIN, envelope.body, envelope.signature,
+                  key_checked=key_checked):
         raise SignatureError("signature does not verify over the body")
     return decode_body(envelope.body)
 

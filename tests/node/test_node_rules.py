@@ -140,8 +140,10 @@ def test_confidential_is_judged_by_the_kind_it_carries() -> None:
     assert refusal(confidential("invoice", "watcher")).code == "role.forbidden"
 
 
-def test_small_order_signer_is_refused_as_a_bad_signature() -> None:
+def test_small_order_signer_is_refused_as_unknown() -> None:
+    """A small-order key can never be a member's (genesis and governance refuse such keys),
+    so an envelope signed with one is refused before any signature math."""
     raw = body_of("invoice").SerializeToString()
     point = b"\x01" + b"\x00" * 31
     r = refusal(pb.Envelope(body=raw, signer=point, signature=point + b"\x00" * 32))
-    assert r.code == "signature.invalid"
+    assert (r.status, r.code) == ("PERMISSION_DENIED", "member.unknown")
