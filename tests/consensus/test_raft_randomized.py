@@ -83,7 +83,7 @@ def random_run(seed: int, rounds: int = DEFAULT_ROUNDS) -> Cluster:
         if rng.random() < 0.07 and changes and cluster.propose_conf_change(changes[0]):
             changes.pop(0)
         cluster.run(rng.randint(1, 4))
-    cluster.converge(max_ticks=500)
+    cluster.converge(max_ticks=3000)
     return cluster
 
 
