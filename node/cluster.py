@@ -180,13 +180,25 @@ class RaftDriver:
     async def _handle(self, ready: Ready, loop: asyncio.AbstractEventLoop) -> None:
         if ready.soft_state is not None:
             self._role_changed(ready.soft_state.leader, ready.soft_state.role)
+        before = self.raft.hard_state
+        vote_changed = ready.hard_state is not None and (
+            ready.hard_state.term != before.term or ready.hard_state.vote != before.vote)
+        # As etcd's server does: a leader may send its appends while it writes the same
+        # entries to its own disk (it counts itself toward a quorum only after ``advance``);
+        # a follower acknowledges only what is on disk, and nobody sends a message of a new
+        # term or vote before that is on disk.
+        send_first = self.role is StateRole.LEADER and not vote_changed and (
+            ready.snapshot is None)
+        if send_first:
+            self.transport.send(ready.messages)
         items = self.raft.stage(list(ready.entries), ready.hard_state, ready.snapshot)
         if items:
             await loop.run_in_executor(self._executor, lambda: self.store.write(
                 items, sync=ready.must_sync or ready.snapshot is not None))
         if ready.snapshot is not None:
             await self._install(ready.snapshot, loop)
-        self.transport.send(ready.messages)
+        if not send_first:
+            self.transport.send(ready.messages)
         for entry in ready.committed_entries:
             if entry.type is EntryType.CONF_CHANGE:
                 change = decode_conf_change(entry.data)
