@@ -136,6 +136,8 @@ def load_config(data_dir: Path) -> NodeConfig:
                         "run `tdx node init`") from None
     except (json.JSONDecodeError, TypeError, UnicodeDecodeError):
         raise NodeError(f"{files['config']} is corrupt") from None
+    except OSError as exc:
+        raise NodeError(f"{files['config']}: cannot read: {exc.strerror}") from None
     if config.format != CONFIG_FORMAT:
         raise NodeError(f"{files['config']}: unknown format {config.format!r}")
     for name in ("genesis", "key", "ledger"):

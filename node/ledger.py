@@ -312,7 +312,13 @@ class Ledger:
                                    height=height, proposed_ms=proposed_ms)
             effect = self.effects.get(checked.kind)
             if effect is not None:
-                effect(context)
+                batch.savepoint()
+                try:
+                    effect(context)
+                except Refusal:
+                    batch.rollback()
+                    raise
+                batch.release()
         except Refusal as refusal:
             return _rejected(refusal.code, refusal.message), None
         return ledger_pb2.Result(status=ledger_pb2.RESULT_STATUS_ACCEPTED,

@@ -98,6 +98,11 @@ class Store:
             raise NodeError(f"cannot open ledger {path}: {text.strip()}") from None
         except plyvel.CorruptionError as exc:
             raise NodeError(f"ledger {path} is corrupt: {str(exc).strip()}") from None
+        except plyvel.Error as exc:
+            text = str(exc).strip()
+            if "does not exist" in text:
+                raise NodeError(f"ledger {path} is missing; run `tdx node init` first") from None
+            raise NodeError(f"cannot open ledger {path}: {text}") from None
         self.path = path
 
     def close(self) -> None:
@@ -121,12 +126,19 @@ class Store:
 
     def scan(self, prefix: bytes, *, start: bytes | None = None,
              reverse: bool = False) -> Iterator[tuple[bytes, bytes]]:
-        """Iterate (key, value) under ``prefix`` in key order, from ``start`` (exclusive)."""
-        if start is not None and not reverse:
-            iterator = self._db.iterator(start=start, prefix=None, include_start=False,
-                                         stop=_prefix_end(prefix))
-        else:
+        """Iterate (key, value) under ``prefix`` in key order (or reverse), after ``start``.
+
+        ``start`` is exclusive: forward, keys greater than it; in reverse, keys less than it.
+        Keys outside ``prefix`` are never returned, wherever ``start`` lies.
+        """
+        end = _prefix_end(prefix)
+        if start is None:
             iterator = self._db.iterator(prefix=prefix, reverse=reverse)
+        elif not reverse:
+            iterator = self._db.iterator(start=max(start, prefix), include_start=start < prefix,
+                                         stop=end)
+        else:
+            iterator = self._db.iterator(start=prefix, stop=min(start, end), reverse=True)
         with iterator as it:
             for key, value in it:
                 yield bytes(key), bytes(value)
@@ -152,17 +164,43 @@ class WriteBatch:
     apply a whole block against one consistent view before it commits.
     """
 
+    _ABSENT = object()
+
     def __init__(self, store: Store) -> None:
         self._store = store
         self.pending: dict[bytes, bytes | None] = {}
+        self._journal: list[tuple[bytes, object]] | None = None
 
     def put(self, key: bytes, value: bytes) -> None:
         """Stage a write."""
+        self._remember(key)
         self.pending[key] = value
 
     def delete(self, key: bytes) -> None:
         """Stage a delete."""
+        self._remember(key)
         self.pending[key] = None
+
+    def _remember(self, key: bytes) -> None:
+        if self._journal is not None:
+            self._journal.append((key, self.pending.get(key, self._ABSENT)))
+
+    def savepoint(self) -> None:
+        """Start recording staged writes so that ``rollback`` can undo them."""
+        self._journal = []
+
+    def rollback(self) -> None:
+        """Undo every write staged since ``savepoint``."""
+        for key, old in reversed(self._journal or []):
+            if old is self._ABSENT:
+                del self.pending[key]
+            else:
+                self.pending[key] = old  # type: ignore[assignment]
+        self._journal = None
+
+    def release(self) -> None:
+        """Keep the writes staged since ``savepoint``."""
+        self._journal = None
 
     def get(self, key: bytes) -> bytes | None:
         """Read ``key`` as it will be after the batch commits."""

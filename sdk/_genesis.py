@@ -34,7 +34,8 @@ def parse_genesis(text: str, source: str = "genesis") -> ledger_pb2.Genesis:
     try:
         json_format.Parse(text, genesis)
     except (json_format.ParseError, json.JSONDecodeError) as exc:
-        raise GenesisError(f"{source}: not a genesis file: {exc}") from None
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise GenesisError(f"{source}: not a genesis file: {first}") from None
     check_genesis(genesis, source, require_validator=True)
     return genesis
 

@@ -186,9 +186,9 @@ def _derive(passphrase: str, salt: bytes) -> bytes:
 
 
 def _check_member_id(member_id: str) -> None:
-    if not member_id or len(member_id) > 64 or not all(
-        c.isalnum() or c in "-_." for c in member_id
-    ):
+    from ._schema import MEMBER_ID_PATTERN
+
+    if not MEMBER_ID_PATTERN.fullmatch(member_id):
         raise IdentityError(
-            f"member id {member_id!r} must be 1-64 letters, digits, '-', '_' or '.'"
+            f"member id {member_id!r} must be 1-64 ASCII letters, digits, '-', '_' or '.'"
         )

@@ -18,12 +18,12 @@ from ._kinds import KINDS_BY_NAME, kind_of
 
 ROLES: tuple[str, ...] = ("customs", "issuer", "trader", "rights_holder", "logistics", "observer")
 
-_UCR = re.compile(r"^[A-Z0-9][A-Z0-9\-/.:]{3,34}$")
-_HS = re.compile(r"^[0-9]{6,10}$")
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
-_DOC_ID = re.compile(r"^[0-9a-f]{64}$")
-_MEMBER_ID = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+_UCR = re.compile(r"[A-Z0-9][A-Z0-9\-/.:]{3,34}")
+_HS = re.compile(r"[0-9]{6,10}")
+_COUNTRY = re.compile(r"[A-Z]{2}")
+_CURRENCY = re.compile(r"[A-Z]{3}")
+_DOC_ID = re.compile(r"[0-9a-f]{64}")
+MEMBER_ID_PATTERN = _MEMBER_ID = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 MAX_TEXT = 512
 MAX_ITEMS = 999
 NONCE_MIN = 16
@@ -69,40 +69,45 @@ def _text(field: str, value: str, *, required: bool = True, limit: int = MAX_TEX
 
 
 def _member_id(field: str, value: str) -> None:
-    if not _MEMBER_ID.match(value):
+    if not _MEMBER_ID.fullmatch(value):
         raise SchemaError(field, "must be a member id (1-64 letters, digits, '-', '_', '.')")
 
 
 def _ucr(field: str, value: str) -> None:
-    if not _UCR.match(value):
+    if not _UCR.fullmatch(value):
         raise SchemaError(field, "must be a UCR: 4-35 upper-case letters, digits, - / . :")
 
 
 def _country(field: str, value: str, *, required: bool = True) -> None:
     if not value and not required:
         return
-    if not _COUNTRY.match(value):
+    if not _COUNTRY.fullmatch(value):
         raise SchemaError(field, "must be an ISO 3166-1 alpha-2 code, for example DE")
 
 
 def _hs(field: str, value: str) -> None:
-    if not _HS.match(value):
+    if not _HS.fullmatch(value):
         raise SchemaError(field, "must be an HS code of 6 to 10 digits")
 
 
 def _doc_id(field: str, value: str) -> None:
-    if not _DOC_ID.match(value):
+    if not _DOC_ID.fullmatch(value):
         raise SchemaError(field, "must be a document id (64 lower-case hex digits)")
 
 
+_DECIMAL = re.compile(r"-?[0-9]{1,24}(\.[0-9]{1,8})?")
+
+
 def decimal_of(field: str, value: str, *, positive: bool = False) -> Decimal:
-    """Parse a decimal string field, raising SchemaError naming the field."""
+    """Parse a plain ASCII decimal string ("1250.00", "-4.5"), raising SchemaError naming
+    the field. No spaces, exponents, underscores or non-ASCII digits: other systems read
+    these values too."""
+    if not _DECIMAL.fullmatch(value):
+        raise SchemaError(field, f"must be a plain decimal number like 1250.00, got {value!r}")
     try:
         number = Decimal(value)
     except InvalidOperation:
         raise SchemaError(field, f"must be a decimal number, got {value!r}") from None
-    if not number.is_finite() or len(value) > 32:
-        raise SchemaError(field, "must be a finite decimal number")
     if positive and number <= 0:
         raise SchemaError(field, "must be greater than zero")
     return number
@@ -114,7 +119,7 @@ def _amount(field: str, amount: pb.Amount, *, required: bool) -> None:
             raise SchemaError(field, "is required")
         return
     decimal_of(f"{field}.value", amount.value)
-    if not _CURRENCY.match(amount.currency_code):
+    if not _CURRENCY.fullmatch(amount.currency_code):
         raise SchemaError(f"{field}.currency_code", "must be an ISO 4217 code, for example EUR")
 
 

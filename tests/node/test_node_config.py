@@ -199,9 +199,6 @@ def test_load_config_of_an_incomplete_directory(files: dict[str, Path], name: st
     assert f"{target.name} is missing" in one_line(caught)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: node/config.py load_config catches "
-                   "FileNotFoundError but not other OSErrors (IsADirectoryError, "
-                   "PermissionError) reading node.json, so they escape as tracebacks")
 def test_unreadable_node_json_is_a_node_error(files: dict[str, Path]) -> None:
     init(files)
     config_path = paths(files["data"])["config"]

@@ -377,9 +377,6 @@ def test_effects_see_earlier_writes_of_the_same_block(ledger: Ledger) -> None:
     assert counts == [1, 2, 3, 4]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: node/ledger.py Ledger._verdict keeps the batch "
-                   "writes of an effect that then raises Refusal, so a rejected document "
-                   "changes application state")
 def test_rejected_document_leaves_no_state_behind(ledger: Ledger) -> None:
     def half_done(context: ApplyContext) -> None:
         context.batch.put(Prefix.STATE + b"drawn", b"10")

@@ -59,15 +59,10 @@ def test_scan_of_prefix_ending_in_ff(tmp_path: Path) -> None:
         store.close()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: node/store.py Store.scan ignores `start` when "
-                   "reverse=True and yields the whole prefix")
 def test_scan_reverse_from_start(db: Store) -> None:
     assert keys(db.scan(b"a/", start=b"a/2", reverse=True)) == [b"a/1", b"a/"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: node/store.py Store.scan with a `start` below "
-                   "the prefix yields keys outside the prefix (it iterates from start, not "
-                   "from the prefix)")
 def test_scan_with_start_before_prefix_stays_in_prefix(db: Store) -> None:
     assert keys(db.scan(b"a/", start=b"A")) == [b"a/", b"a/1", b"a/2", b"a/3", b"a/\xff"]
 
@@ -167,15 +162,11 @@ def test_opening_the_same_ledger_twice_is_refused(tmp_path: Path) -> None:
         store.close()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: node/store.py Store.__init__ catches only "
-                   "plyvel.IOError/CorruptionError; a missing ledger raises plain plyvel.Error")
 def test_opening_a_missing_ledger_is_a_node_error(tmp_path: Path) -> None:
     with pytest.raises(NodeError, match="missing"):
         Store(tmp_path / "absent")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: node/store.py Store.__init__ lets plyvel.Error "
-                   "escape for a ledger directory whose LevelDB files are gone")
 def test_opening_an_emptied_ledger_directory_is_a_node_error(tmp_path: Path) -> None:
     (tmp_path / "ledger").mkdir()
     with pytest.raises(NodeError):

@@ -79,8 +79,6 @@ def test_empty_json_list_is_an_empty_genesis_and_refused() -> None:
         parse_genesis("[]", "g.json")
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: sdk/_genesis.py parse_genesis puts protobuf's "
-                   "multi-line ParseError text into the GenesisError message")
 def test_unknown_field_error_is_one_line() -> None:
     """Issue 2: a wrong genesis gives a one-line error."""
     with pytest.raises(GenesisError, match="not a genesis file") as caught:

@@ -40,8 +40,6 @@ def test_generate_refuses_bad_member_id(member_id: str) -> None:
         Identity.generate(member_id)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: Identity accepts non-ASCII member ids (str.isalnum) "
-                   "that the document schema and the genesis refuse")
 def test_member_id_rule_matches_the_schema() -> None:
     """A key made for a member id must be usable: the schema only allows ASCII ids."""
     with pytest.raises(IdentityError):
