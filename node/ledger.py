@@ -27,13 +27,13 @@ from tdx.sdk import (
 )
 from tdx.v1 import documents_pb2
 
+from .effects import EFFECTS, Effect
 from .rules import Checked, Refusal, VerifiedEnvelopes, check_envelope
 from .store import Prefix, Store, WriteBatch, from_u64, position, u64
 
 log = logging.getLogger("tdx.node.ledger")
 
 Signer = Callable[[bytes], ledger_pb2.BlockSignature]
-Effect = Callable[["ApplyContext"], None]
 
 
 @dataclass
@@ -50,6 +50,7 @@ class ApplyContext:
     height: int
     proposed_ms: int
     notices: list[str] = field(default_factory=list)
+    membership_changed: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,14 +78,12 @@ class Ledger:
         self.store = store
         self.genesis = ledger_pb2.Genesis.FromString(raw)
         self.network = self.genesis.network
-        self.effects: dict[str, Effect] = {}
+        self.effects: dict[str, Effect] = dict(EFFECTS)
         self.verified = VerifiedEnvelopes()
         self._members: dict[str, documents_pb2.MemberRecord] = {}
         self._keys: dict[bytes, str] = {}
-        for _, value in store.scan(Prefix.MEMBER):
-            member = documents_pb2.MemberRecord.FromString(value)
-            self._members[member.id] = member
-            self._keys[bytes(member.public_key)] = member.id
+        self._membership_changed = False
+        self.reload_members()
         self.height = store.get_u64(Prefix.HEIGHT)
         self.applied_index = store.get_u64(Prefix.APPLIED)
         self.documents = store.get_u64(Prefix.DOCUMENTS)
@@ -106,6 +105,19 @@ class Ledger:
         store.write(items, sync=True)
 
     # -- membership ----------------------------------------------------------------------
+
+    def reload_members(self) -> None:
+        """Read membership from the store (after a block whose effects changed it).
+
+        Membership changes take effect from the block after the one that records them.
+        """
+        members: dict[str, documents_pb2.MemberRecord] = {}
+        keys: dict[bytes, str] = {}
+        for _, value in self.store.scan(Prefix.MEMBER):
+            member = documents_pb2.MemberRecord.FromString(value)
+            members[member.id] = member
+            keys[bytes(member.public_key)] = member.id
+        self._members, self._keys = members, keys
 
     def member_by_key(self, public_key: bytes) -> documents_pb2.MemberRecord | None:
         """The current member holding ``public_key``, or None."""
@@ -174,6 +186,7 @@ class Ledger:
             self.mark_applied(raft_index)
             return None
         batch = self.store.batch()
+        self._membership_changed = False
         height = self.height + 1
         results: list[ledger_pb2.Result] = []
         receipts: dict[str, ledger_pb2.Receipt] = {}
@@ -237,6 +250,8 @@ class Ledger:
         self.applied_index = raft_index
         self.last_hash = digest
         self.documents += len(records)
+        if self._membership_changed:
+            self.reload_members()
         log.debug("applied block %d (%d envelopes, %d accepted)", height,
                   len(proposal.envelopes), accepted)
         return AppliedBlock(height=height, hash=digest, block=block, receipts=receipts,
@@ -319,6 +334,7 @@ class Ledger:
                     batch.rollback()
                     raise
                 batch.release()
+                self._membership_changed |= context.membership_changed
         except Refusal as refusal:
             return _rejected(refusal.code, refusal.message), None
         return ledger_pb2.Result(status=ledger_pb2.RESULT_STATUS_ACCEPTED,
