@@ -21,3 +21,8 @@ if TYPE_CHECKING:
 Effect = Callable[["ApplyContext"], None]
 
 EFFECTS: dict[str, Effect] = {}
+
+# The workflow modules register their effects into EFFECTS when imported (keep this last).
+from . import workflows as _workflows  # noqa: E402
+
+assert _workflows
