@@ -41,9 +41,12 @@ def node() -> None:
 @click.option("--api", type=HOST_PORT,
               help="Client API address to serve [default: the member's address in the "
                    "genesis].")
+@click.option("--join", type=click.Choice(["validator", "observer"]),
+              help="Join a running network as a member that is not in the genesis (one "
+                   "that governance adds): the node catches up from the others.")
 @json_option
 def init(genesis_file: Path, key_file: Path, data_dir: Path, api: str | None,
-         as_json: bool) -> None:
+         join: str | None, as_json: bool) -> None:
     """Create a node's data folder from a genesis file and the member's key.
 
     An encrypted key's passphrase comes from env TDX_KEY_PASSPHRASE or a prompt.
@@ -57,7 +60,7 @@ def init(genesis_file: Path, key_file: Path, data_dir: Path, api: str | None,
 
     passphrase = passphrase_for(key_file)
     summary = init_node(data_dir, genesis_file, key_file, api_address=api,
-                        passphrase=passphrase)
+                        passphrase=passphrase, join=join or "")
     data = {str(k): str(v) for k, v in summary.items()}
     output = Output(as_json)
     output.emit(data, lambda: output.fields(

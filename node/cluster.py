@@ -21,6 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from tdx.consensus import (
+    ConfChange,
+    ConfChangeType,
     Config,
     ConfState,
     EntryType,
@@ -30,6 +32,7 @@ from tdx.consensus import (
     Ready,
     Snapshot,
     StateRole,
+    Status,
     decode_conf_change,
 )
 from tdx.sdk import AsyncClient, TdxError, ledger_pb2
@@ -51,6 +54,28 @@ HEARTBEAT_TICKS = 1
 ORDER_TIMEOUT = 10.0
 COMPACT_EVERY = 10_000
 PENDING_SIGNATURE_HEIGHTS = 10_000
+RECONCILE_SECONDS = 0.5
+CAUGHT_UP_ENTRIES = 100
+
+
+def voter_change(status: Status, validators: set[str]) -> ConfChange | None:
+    """The next single-server change that brings Raft's members closer to ``validators``.
+
+    Order: promote a caught-up learner, add a missing validator as a learner, remove a
+    member that is no longer a validator (the leader itself last, so that it hands over
+    first). None when Raft already matches.
+    """
+    conf = status.conf_state
+    voters, learners = set(conf.voters), set(conf.learners)
+    for learner in sorted(learners & validators):
+        progress = status.progress.get(learner)
+        if progress is not None and progress.match + CAUGHT_UP_ENTRIES >= status.last_index:
+            return ConfChange(ConfChangeType.ADD_VOTER, learner)
+    for missing in sorted(validators - voters - learners):
+        return ConfChange(ConfChangeType.ADD_LEARNER, missing)
+    for gone in sorted((voters | learners) - validators, key=lambda n: n == status.id):
+        return ConfChange(ConfChangeType.REMOVE, gone)
+    return None
 
 
 class RaftDriver:
@@ -81,7 +106,7 @@ class RaftDriver:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._forwarder = Forwarder(self._leader_address)
-        self.catch_up_client: Callable[[], list[str]] = lambda: []
+        self._next_reconcile = 0.0
 
     # -- inputs --------------------------------------------------------------------------
 
@@ -172,6 +197,8 @@ class RaftDriver:
             self._wake.clear()
             if self._signatures:
                 await self._certify(loop)
+            if self.role is StateRole.LEADER:
+                self._reconcile_voters()
             while self.node.has_ready():
                 ready = self.node.ready()
                 await self._handle(ready, loop)
@@ -243,6 +270,32 @@ class RaftDriver:
     def _merge_signatures(self, by_height: dict[int, list[ledger_pb2.BlockSignature]]) -> None:
         for height, signatures in by_height.items():
             self.ledger.add_signatures(height, signatures)
+
+    # -- membership ----------------------------------------------------------------------
+
+    def _reconcile_voters(self) -> None:
+        """On the leader: move Raft's membership one step toward the ledger's validators.
+
+        Governance decides who validates (``Ledger.validators``); Raft follows, one server at
+        a time: a new validator joins as a learner, becomes a voter once it has caught up,
+        and a validator that governance removed is removed. At most one change is in flight,
+        and attempts are spaced out.
+        """
+        now = time.monotonic()
+        if now < self._next_reconcile:
+            return
+        self._next_reconcile = now + RECONCILE_SECONDS
+        change = voter_change(self.node.status(), {v.id for v in self.ledger.validators})
+        if change is None:
+            return
+        try:
+            self.node.propose_conf_change(change)
+        except (ProposalDroppedError, ValueError) as exc:
+            log.debug("membership change %s %s not proposed: %s", change.type.name,
+                      change.node_id, exc)
+            return
+        log.info("proposing membership change: %s %s", change.type.name, change.node_id)
+        self._wake.set()
 
     # -- snapshots -----------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from tdx.sdk import (
     load_genesis,
     public_key_of_file,
 )
-from tdx.v1 import ledger_pb2
+from tdx.v1 import documents_pb2, ledger_pb2
 
 from .errors import NodeError
 from .ledger import Ledger
@@ -45,6 +45,7 @@ class NodeConfig:
     api_address: str
     genesis_hash: str
     peer_address: str = ""
+    join: str = ""
     format: str = CONFIG_FORMAT
 
     @property
@@ -73,11 +74,17 @@ def check_address(address: str, what: str) -> str:
 
 
 def init_node(data_dir: Path, genesis_path: Path, key_path: Path,
-              api_address: str | None = None, passphrase: str | None = None) -> dict[str, str]:
+              api_address: str | None = None, passphrase: str | None = None,
+              join: str = "") -> dict[str, str]:
     """Create a node's data directory from a genesis and the member's key file.
 
-    The key must belong to a member of the genesis. Refuses a directory that is not empty.
+    The key must belong to a member of the genesis, unless ``join`` ("validator" or
+    "observer") says the node joins a running network as a member that governance adds:
+    it then starts from the genesis and catches up from the others. Refuses a directory
+    that is not empty.
     """
+    if join not in ("", "validator", "observer"):
+        raise NodeError(f"join must be 'validator' or 'observer', not {join!r}")
     try:
         genesis = load_genesis(genesis_path)
         member_id, public_key = public_key_of_file(key_path)
@@ -86,9 +93,18 @@ def init_node(data_dir: Path, genesis_path: Path, key_path: Path,
     except (GenesisError, IdentityError) as exc:
         raise NodeError(str(exc)) from None
     member = next((m for m in genesis.members if bytes(m.public_key) == public_key), None)
-    if member is None:
+    if member is None and join:
+        if any(m.id == member_id for m in genesis.members):
+            raise NodeError(f"{key_path}: member {member_id!r} is in the genesis with another "
+                            "key")
+        member = documents_pb2.MemberRecord(id=member_id)
+    elif member is None:
         raise NodeError(f"{key_path}: this key (member {member_id!r}) is not a member of "
-                        f"network {genesis.network!r} in {genesis_path}")
+                        f"network {genesis.network!r} in {genesis_path}; to join a running "
+                        "network as a new member use --join")
+    elif join:
+        raise NodeError(f"{key_path}: member {member_id!r} is in the genesis; initialize it "
+                        "without --join")
     if member.id != member_id:
         raise NodeError(f"{key_path}: the key file says member {member_id!r} but the genesis "
                         f"registers this key as {member.id!r}")
@@ -118,7 +134,7 @@ def init_node(data_dir: Path, genesis_path: Path, key_path: Path,
         store.close()
     config = NodeConfig(member_id=member.id, network=genesis.network, api_address=api,
                         genesis_hash=genesis_hash(genesis).hex(),
-                        peer_address=member.peer_address)
+                        peer_address=member.peer_address, join=join)
     _write_json(files["config"], asdict(config))
     return {**config.summary, "data_dir": str(data_dir)}
 

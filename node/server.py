@@ -87,12 +87,13 @@ class Node:
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tdx-io")
         applied_queue: asyncio.Queue[AppliedBlock] = asyncio.Queue()
         member = self.ledger.member(self.identity.member_id)
-        if member is None:
+        if member is None and not self.config.join:
             raise NodeError(f"member {self.identity.member_id!r} is no longer a member of "
                             f"{self.ledger.network}")
+        validator = member.validator if member is not None else self.config.join == "validator"
         driver: RaftDriver | None = None
         follower: Follower | None = None
-        if member.validator:
+        if validator:
             identity, network, ledger = self.identity, self.ledger.network, self.ledger
 
             def transport(d: RaftDriver) -> PeerTransport:
@@ -123,7 +124,7 @@ class Node:
                   reflection.SERVICE_NAME]
         reflection.enable_server_reflection(names, server)
         addresses = [self.config.api_address]
-        if driver is not None and member.peer_address and (
+        if driver is not None and member is not None and member.peer_address and (
             member.peer_address != self.config.api_address
         ):
             addresses.append(member.peer_address)
