@@ -9,6 +9,7 @@ from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from tdx.v1 import documents_pb2 as _documents_pb2
+from tdx.v1 import governance_state_pb2 as _governance_state_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -884,3 +885,141 @@ class StatusResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___StatusResponse: _TypeAlias = StatusResponse  # noqa: Y015
+
+@_typing.final
+class GetMemberRequest(_message.Message):
+    """GetMemberRequest names a member by id."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEMBER_ID_FIELD_NUMBER: _builtins.int
+    member_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        member_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["member_id", b"member_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetMemberRequest: _TypeAlias = GetMemberRequest  # noqa: Y015
+
+@_typing.final
+class GetMemberResponse(_message.Message):
+    """GetMemberResponse is the member's current record and the keys it held before."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEMBER_FIELD_NUMBER: _builtins.int
+    RETIRED_KEYS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def member(self) -> _documents_pb2.MemberRecord: ...
+    @_builtins.property
+    def retired_keys(self) -> _containers.RepeatedCompositeFieldContainer[_governance_state_pb2.RetiredKey]:
+        """Keys retired by rotation or governance, oldest first."""
+
+    def __init__(
+        self,
+        *,
+        member: _documents_pb2.MemberRecord | None = ...,
+        retired_keys: _abc.Iterable[_governance_state_pb2.RetiredKey] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["member", b"member"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["member", b"member", "retired_keys", b"retired_keys"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetMemberResponse: _TypeAlias = GetMemberResponse  # noqa: Y015
+
+@_typing.final
+class ListMembersRequest(_message.Message):
+    """ListMembersRequest asks for the membership in force."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListMembersRequest: _TypeAlias = ListMembersRequest  # noqa: Y015
+
+@_typing.final
+class ListMembersResponse(_message.Message):
+    """ListMembersResponse is the membership in force after the block at ``height``."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEMBERS_FIELD_NUMBER: _builtins.int
+    HEIGHT_FIELD_NUMBER: _builtins.int
+    height: _builtins.int
+    @_builtins.property
+    def members(self) -> _containers.RepeatedCompositeFieldContainer[_documents_pb2.MemberRecord]: ...
+    def __init__(
+        self,
+        *,
+        members: _abc.Iterable[_documents_pb2.MemberRecord] | None = ...,
+        height: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["height", b"height", "members", b"members"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListMembersResponse: _TypeAlias = ListMembersResponse  # noqa: Y015
+
+@_typing.final
+class GetProposalRequest(_message.Message):
+    """GetProposalRequest names a governance proposal by its document id."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROPOSAL_ID_FIELD_NUMBER: _builtins.int
+    proposal_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        proposal_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["proposal_id", b"proposal_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetProposalRequest: _TypeAlias = GetProposalRequest  # noqa: Y015
+
+@_typing.final
+class GetProposalResponse(_message.Message):
+    """GetProposalResponse is the proposal's state with its votes."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PROPOSAL_FIELD_NUMBER: _builtins.int
+    CUSTOMS_MEMBERS_FIELD_NUMBER: _builtins.int
+    customs_members: _builtins.int
+    """Customs members in force now: a proposal needs approvals from more than half of them."""
+    @_builtins.property
+    def proposal(self) -> _governance_state_pb2.ProposalState: ...
+    def __init__(
+        self,
+        *,
+        proposal: _governance_state_pb2.ProposalState | None = ...,
+        customs_members: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["proposal", b"proposal"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["customs_members", b"customs_members", "proposal", b"proposal"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetProposalResponse: _TypeAlias = GetProposalResponse  # noqa: Y015

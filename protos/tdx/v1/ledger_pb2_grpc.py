@@ -75,6 +75,21 @@ class LedgerServiceStub:
                 request_serializer=tdx_dot_v1_dot_ledger__pb2.StatusRequest.SerializeToString,
                 response_deserializer=tdx_dot_v1_dot_ledger__pb2.StatusResponse.FromString,
                 _registered_method=True)
+        self.GetMember = channel.unary_unary(
+                '/tdx.v1.LedgerService/GetMember',
+                request_serializer=tdx_dot_v1_dot_ledger__pb2.GetMemberRequest.SerializeToString,
+                response_deserializer=tdx_dot_v1_dot_ledger__pb2.GetMemberResponse.FromString,
+                _registered_method=True)
+        self.ListMembers = channel.unary_unary(
+                '/tdx.v1.LedgerService/ListMembers',
+                request_serializer=tdx_dot_v1_dot_ledger__pb2.ListMembersRequest.SerializeToString,
+                response_deserializer=tdx_dot_v1_dot_ledger__pb2.ListMembersResponse.FromString,
+                _registered_method=True)
+        self.GetProposal = channel.unary_unary(
+                '/tdx.v1.LedgerService/GetProposal',
+                request_serializer=tdx_dot_v1_dot_ledger__pb2.GetProposalRequest.SerializeToString,
+                response_deserializer=tdx_dot_v1_dot_ledger__pb2.GetProposalResponse.FromString,
+                _registered_method=True)
 
 
 class LedgerServiceServicer:
@@ -137,6 +152,27 @@ class LedgerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetMember(self, request, context):
+        """GetMember returns one member's record and its retired keys.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListMembers(self, request, context):
+        """ListMembers returns the membership in force.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetProposal(self, request, context):
+        """GetProposal returns a governance proposal and its votes.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LedgerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -179,6 +215,21 @@ def add_LedgerServiceServicer_to_server(servicer, server):
                     servicer.Status,
                     request_deserializer=tdx_dot_v1_dot_ledger__pb2.StatusRequest.FromString,
                     response_serializer=tdx_dot_v1_dot_ledger__pb2.StatusResponse.SerializeToString,
+            ),
+            'GetMember': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMember,
+                    request_deserializer=tdx_dot_v1_dot_ledger__pb2.GetMemberRequest.FromString,
+                    response_serializer=tdx_dot_v1_dot_ledger__pb2.GetMemberResponse.SerializeToString,
+            ),
+            'ListMembers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMembers,
+                    request_deserializer=tdx_dot_v1_dot_ledger__pb2.ListMembersRequest.FromString,
+                    response_serializer=tdx_dot_v1_dot_ledger__pb2.ListMembersResponse.SerializeToString,
+            ),
+            'GetProposal': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetProposal,
+                    request_deserializer=tdx_dot_v1_dot_ledger__pb2.GetProposalRequest.FromString,
+                    response_serializer=tdx_dot_v1_dot_ledger__pb2.GetProposalResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -398,6 +449,87 @@ class LedgerService:
             '/tdx.v1.LedgerService/Status',
             tdx_dot_v1_dot_ledger__pb2.StatusRequest.SerializeToString,
             tdx_dot_v1_dot_ledger__pb2.StatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMember(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tdx.v1.LedgerService/GetMember',
+            tdx_dot_v1_dot_ledger__pb2.GetMemberRequest.SerializeToString,
+            tdx_dot_v1_dot_ledger__pb2.GetMemberResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMembers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tdx.v1.LedgerService/ListMembers',
+            tdx_dot_v1_dot_ledger__pb2.ListMembersRequest.SerializeToString,
+            tdx_dot_v1_dot_ledger__pb2.ListMembersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetProposal(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tdx.v1.LedgerService/GetProposal',
+            tdx_dot_v1_dot_ledger__pb2.GetProposalRequest.SerializeToString,
+            tdx_dot_v1_dot_ledger__pb2.GetProposalResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -49,6 +49,12 @@ class LedgerServiceStub:
     """GetBlock returns one stored block."""
     Status: _grpc.UnaryUnaryMultiCallable[_ledger_pb2.StatusRequest, _ledger_pb2.StatusResponse]
     """Status describes the node."""
+    GetMember: _grpc.UnaryUnaryMultiCallable[_ledger_pb2.GetMemberRequest, _ledger_pb2.GetMemberResponse]
+    """GetMember returns one member's record and its retired keys."""
+    ListMembers: _grpc.UnaryUnaryMultiCallable[_ledger_pb2.ListMembersRequest, _ledger_pb2.ListMembersResponse]
+    """ListMembers returns the membership in force."""
+    GetProposal: _grpc.UnaryUnaryMultiCallable[_ledger_pb2.GetProposalRequest, _ledger_pb2.GetProposalResponse]
+    """GetProposal returns a governance proposal and its votes."""
 
 @_typing.type_check_only
 class LedgerServiceAsyncStub(LedgerServiceStub):
@@ -71,6 +77,12 @@ class LedgerServiceAsyncStub(LedgerServiceStub):
     """GetBlock returns one stored block."""
     Status: _aio.UnaryUnaryMultiCallable[_ledger_pb2.StatusRequest, _ledger_pb2.StatusResponse]  # type: ignore[assignment]
     """Status describes the node."""
+    GetMember: _aio.UnaryUnaryMultiCallable[_ledger_pb2.GetMemberRequest, _ledger_pb2.GetMemberResponse]  # type: ignore[assignment]
+    """GetMember returns one member's record and its retired keys."""
+    ListMembers: _aio.UnaryUnaryMultiCallable[_ledger_pb2.ListMembersRequest, _ledger_pb2.ListMembersResponse]  # type: ignore[assignment]
+    """ListMembers returns the membership in force."""
+    GetProposal: _aio.UnaryUnaryMultiCallable[_ledger_pb2.GetProposalRequest, _ledger_pb2.GetProposalResponse]  # type: ignore[assignment]
+    """GetProposal returns a governance proposal and its votes."""
 
 class LedgerServiceServicer(metaclass=_abc_1.ABCMeta):
     """LedgerService is the client API that the SDK and the CLI use."""
@@ -138,5 +150,29 @@ class LedgerServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_ledger_pb2.StatusResponse, _abc.Awaitable[_ledger_pb2.StatusResponse]]:
         """Status describes the node."""
+
+    @_abc_1.abstractmethod
+    def GetMember(
+        self,
+        request: _ledger_pb2.GetMemberRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ledger_pb2.GetMemberResponse, _abc.Awaitable[_ledger_pb2.GetMemberResponse]]:
+        """GetMember returns one member's record and its retired keys."""
+
+    @_abc_1.abstractmethod
+    def ListMembers(
+        self,
+        request: _ledger_pb2.ListMembersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ledger_pb2.ListMembersResponse, _abc.Awaitable[_ledger_pb2.ListMembersResponse]]:
+        """ListMembers returns the membership in force."""
+
+    @_abc_1.abstractmethod
+    def GetProposal(
+        self,
+        request: _ledger_pb2.GetProposalRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ledger_pb2.GetProposalResponse, _abc.Awaitable[_ledger_pb2.GetProposalResponse]]:
+        """GetProposal returns a governance proposal and its votes."""
 
 def add_LedgerServiceServicer_to_server(servicer: LedgerServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
