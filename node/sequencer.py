@@ -24,6 +24,7 @@ from .rules import Refusal
 
 log = logging.getLogger("tdx.node.sequencer")
 
+MAX_PENDING = 20_000
 Outcome = ledger_pb2.Receipt | Refusal
 Order = Callable[[list[documents_pb2.Envelope]], Awaitable[Mapping[str, Outcome]]]
 """Orders a batch of envelopes; returns the outcome per document id it knows of."""
@@ -38,7 +39,7 @@ class Sequencer:
         *,
         max_envelopes: int = 1024,
         max_bytes: int = 3 * 1024 * 1024,
-        max_pending: int = 20_000,
+        max_pending: int = MAX_PENDING,
         max_in_flight: int = 2,
     ) -> None:
         self._order = order

@@ -31,7 +31,7 @@ from .follower import Follower
 from .ledger import AppliedBlock, Ledger
 from .peers import PeerServicer, PeerTransport
 from .raftstore import RaftStore
-from .sequencer import Sequencer
+from .sequencer import MAX_PENDING, Sequencer
 from .store import Store
 
 log = logging.getLogger("tdx.node")
@@ -78,7 +78,9 @@ class Node:
             self.store.close()
             raise
         self.server: grpc.aio.Server | None = None
+        # Tuning knobs, from the environment so that tests and operators can set them.
         self.compact_every = int(os.environ.get("TDX_RAFT_COMPACT_EVERY", COMPACT_EVERY))
+        self.max_pending = int(os.environ.get("TDX_MAX_PENDING", MAX_PENDING))
         self._stopped = asyncio.Event()
 
     async def run(self) -> None:
@@ -109,7 +111,7 @@ class Node:
         else:
             follower = Follower(self.ledger, executor, applied_queue.put_nowait)
             order, role = follower.order, follower.status
-        sequencer = Sequencer(order)
+        sequencer = Sequencer(order, max_pending=self.max_pending)
         servicer = LedgerServicer(self.ledger, sequencer, self.identity.member_id, role)
         server = grpc.aio.server(options=SERVER_OPTIONS)
         ledger_pb2_grpc.add_LedgerServiceServicer_to_server(servicer, server)
