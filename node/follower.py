@@ -27,9 +27,11 @@ from tdx.sdk import (
     ledger_pb2,
     quorum,
 )
+from tdx.v1 import documents_pb2
 
 from .forward import Forwarder
 from .ledger import AppliedBlock, Ledger, LedgerMismatch
+from .sequencer import Outcome
 
 log = logging.getLogger("tdx.node.follower")
 
@@ -54,10 +56,9 @@ class Follower:
         self.source_height = 0
         self._forwarder = Forwarder(self._any_validator)
 
-    @property
-    def order(self) -> Any:
+    async def order(self, envelopes: list[documents_pb2.Envelope]) -> dict[str, Outcome]:
         """Submissions at an observer are forwarded to a validator."""
-        return self._forwarder.order
+        return await self._forwarder.order(envelopes)
 
     def _sources(self) -> list[str]:
         now = time.monotonic()
