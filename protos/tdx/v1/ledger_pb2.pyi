@@ -10,6 +10,7 @@ from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from tdx.v1 import documents_pb2 as _documents_pb2
 from tdx.v1 import governance_state_pb2 as _governance_state_pb2
+from tdx.v1 import state_pb2 as _state_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -642,10 +643,13 @@ class SubscribeRequest(_message.Message):
     FROM_HEIGHT_FIELD_NUMBER: _builtins.int
     UCR_FIELD_NUMBER: _builtins.int
     KINDS_FIELD_NUMBER: _builtins.int
+    NOTICES_ONLY_FIELD_NUMBER: _builtins.int
     from_height: _builtins.int
     """First block height to stream (0: only new blocks)."""
     ucr: _builtins.str
     """Optional filters."""
+    notices_only: _builtins.bool
+    """Only documents whose result carries notices (alert matches, excursions, AEO changes)."""
     @_builtins.property
     def kinds(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     def __init__(
@@ -654,10 +658,11 @@ class SubscribeRequest(_message.Message):
         from_height: _builtins.int = ...,
         ucr: _builtins.str = ...,
         kinds: _abc.Iterable[_builtins.str] | None = ...,
+        notices_only: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_height", b"from_height", "kinds", b"kinds", "ucr", b"ucr"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_height", b"from_height", "kinds", b"kinds", "notices_only", b"notices_only", "ucr", b"ucr"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -776,6 +781,164 @@ class GetBlockResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetBlockResponse: _TypeAlias = GetBlockResponse  # noqa: Y015
+
+@_typing.final
+class GetCertificateRequest(_message.Message):
+    """GetCertificateRequest names a certificate (origin or phytosanitary) by document id."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CERTIFICATE_ID_FIELD_NUMBER: _builtins.int
+    certificate_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        certificate_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["certificate_id", b"certificate_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCertificateRequest: _TypeAlias = GetCertificateRequest  # noqa: Y015
+
+@_typing.final
+class GetCertificateResponse(_message.Message):
+    """GetCertificateResponse is the certificate's state as of the node's last block."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CERTIFICATE_FIELD_NUMBER: _builtins.int
+    EXPIRED_FIELD_NUMBER: _builtins.int
+    CURRENT_ID_FIELD_NUMBER: _builtins.int
+    AS_OF_MS_FIELD_NUMBER: _builtins.int
+    expired: _builtins.bool
+    """Whether the certificate is past valid_until_ms at the last block's time."""
+    current_id: _builtins.str
+    """The newest version: this id, or the end of its superseded_by chain."""
+    as_of_ms: _builtins.int
+    """Time of the last block, Unix milliseconds: what "expired" was judged against."""
+    @_builtins.property
+    def certificate(self) -> _state_pb2.CertificateState: ...
+    def __init__(
+        self,
+        *,
+        certificate: _state_pb2.CertificateState | None = ...,
+        expired: _builtins.bool = ...,
+        current_id: _builtins.str = ...,
+        as_of_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["certificate", b"certificate"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of_ms", b"as_of_ms", "certificate", b"certificate", "current_id", b"current_id", "expired", b"expired"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetCertificateResponse: _TypeAlias = GetCertificateResponse  # noqa: Y015
+
+@_typing.final
+class GetAeoStatusRequest(_message.Message):
+    """GetAeoStatusRequest names an operator by its id (EORI or AEO party id)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OPERATOR_ID_FIELD_NUMBER: _builtins.int
+    operator_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        operator_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["operator_id", b"operator_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetAeoStatusRequest: _TypeAlias = GetAeoStatusRequest  # noqa: Y015
+
+@_typing.final
+class GetAeoStatusResponse(_message.Message):
+    """GetAeoStatusResponse is the operator's current AEO status and history."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STATUS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def status(self) -> _state_pb2.AeoState: ...
+    def __init__(
+        self,
+        *,
+        status: _state_pb2.AeoState | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["status", b"status"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetAeoStatusResponse: _TypeAlias = GetAeoStatusResponse  # noqa: Y015
+
+@_typing.final
+class GetConsignmentRequest(_message.Message):
+    """GetConsignmentRequest names a consignment by UCR."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UCR_FIELD_NUMBER: _builtins.int
+    ucr: _builtins.str
+    def __init__(
+        self,
+        *,
+        ucr: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ucr", b"ucr"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetConsignmentRequest: _TypeAlias = GetConsignmentRequest  # noqa: Y015
+
+@_typing.final
+class GetConsignmentResponse(_message.Message):
+    """GetConsignmentResponse is the state the workflows keep for one consignment."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UCR_FIELD_NUMBER: _builtins.int
+    SHIPMENT_FIELD_NUMBER: _builtins.int
+    DECLARATIONS_FIELD_NUMBER: _builtins.int
+    CERTIFICATES_FIELD_NUMBER: _builtins.int
+    ucr: _builtins.str
+    @_builtins.property
+    def shipment(self) -> _state_pb2.ShipmentState:
+        """Supply-chain events (absent when none were recorded)."""
+
+    @_builtins.property
+    def declarations(self) -> _containers.RepeatedCompositeFieldContainer[_state_pb2.DeclarationState]:
+        """Export and import declarations of the UCR, oldest first."""
+
+    @_builtins.property
+    def certificates(self) -> _containers.RepeatedCompositeFieldContainer[_state_pb2.CertificateState]:
+        """Certificates issued for the UCR, oldest first."""
+
+    def __init__(
+        self,
+        *,
+        ucr: _builtins.str = ...,
+        shipment: _state_pb2.ShipmentState | None = ...,
+        declarations: _abc.Iterable[_state_pb2.DeclarationState] | None = ...,
+        certificates: _abc.Iterable[_state_pb2.CertificateState] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["shipment", b"shipment"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["certificates", b"certificates", "declarations", b"declarations", "shipment", b"shipment", "ucr", b"ucr"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetConsignmentResponse: _TypeAlias = GetConsignmentResponse  # noqa: Y015
 
 @_typing.final
 class StatusRequest(_message.Message):

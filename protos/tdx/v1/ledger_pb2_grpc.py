@@ -75,6 +75,21 @@ class LedgerServiceStub:
                 request_serializer=tdx_dot_v1_dot_ledger__pb2.StatusRequest.SerializeToString,
                 response_deserializer=tdx_dot_v1_dot_ledger__pb2.StatusResponse.FromString,
                 _registered_method=True)
+        self.GetCertificate = channel.unary_unary(
+                '/tdx.v1.LedgerService/GetCertificate',
+                request_serializer=tdx_dot_v1_dot_ledger__pb2.GetCertificateRequest.SerializeToString,
+                response_deserializer=tdx_dot_v1_dot_ledger__pb2.GetCertificateResponse.FromString,
+                _registered_method=True)
+        self.GetAeoStatus = channel.unary_unary(
+                '/tdx.v1.LedgerService/GetAeoStatus',
+                request_serializer=tdx_dot_v1_dot_ledger__pb2.GetAeoStatusRequest.SerializeToString,
+                response_deserializer=tdx_dot_v1_dot_ledger__pb2.GetAeoStatusResponse.FromString,
+                _registered_method=True)
+        self.GetConsignment = channel.unary_unary(
+                '/tdx.v1.LedgerService/GetConsignment',
+                request_serializer=tdx_dot_v1_dot_ledger__pb2.GetConsignmentRequest.SerializeToString,
+                response_deserializer=tdx_dot_v1_dot_ledger__pb2.GetConsignmentResponse.FromString,
+                _registered_method=True)
         self.GetMember = channel.unary_unary(
                 '/tdx.v1.LedgerService/GetMember',
                 request_serializer=tdx_dot_v1_dot_ledger__pb2.GetMemberRequest.SerializeToString,
@@ -152,6 +167,27 @@ class LedgerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCertificate(self, request, context):
+        """GetCertificate returns a certificate's status, remaining quantities and draw-downs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetAeoStatus(self, request, context):
+        """GetAeoStatus returns an operator's AEO status and its history.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetConsignment(self, request, context):
+        """GetConsignment returns a consignment's shipment state, declarations and certificates.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetMember(self, request, context):
         """GetMember returns one member's record and its retired keys.
         """
@@ -215,6 +251,21 @@ def add_LedgerServiceServicer_to_server(servicer, server):
                     servicer.Status,
                     request_deserializer=tdx_dot_v1_dot_ledger__pb2.StatusRequest.FromString,
                     response_serializer=tdx_dot_v1_dot_ledger__pb2.StatusResponse.SerializeToString,
+            ),
+            'GetCertificate': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCertificate,
+                    request_deserializer=tdx_dot_v1_dot_ledger__pb2.GetCertificateRequest.FromString,
+                    response_serializer=tdx_dot_v1_dot_ledger__pb2.GetCertificateResponse.SerializeToString,
+            ),
+            'GetAeoStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAeoStatus,
+                    request_deserializer=tdx_dot_v1_dot_ledger__pb2.GetAeoStatusRequest.FromString,
+                    response_serializer=tdx_dot_v1_dot_ledger__pb2.GetAeoStatusResponse.SerializeToString,
+            ),
+            'GetConsignment': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetConsignment,
+                    request_deserializer=tdx_dot_v1_dot_ledger__pb2.GetConsignmentRequest.FromString,
+                    response_serializer=tdx_dot_v1_dot_ledger__pb2.GetConsignmentResponse.SerializeToString,
             ),
             'GetMember': grpc.unary_unary_rpc_method_handler(
                     servicer.GetMember,
@@ -449,6 +500,87 @@ class LedgerService:
             '/tdx.v1.LedgerService/Status',
             tdx_dot_v1_dot_ledger__pb2.StatusRequest.SerializeToString,
             tdx_dot_v1_dot_ledger__pb2.StatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCertificate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tdx.v1.LedgerService/GetCertificate',
+            tdx_dot_v1_dot_ledger__pb2.GetCertificateRequest.SerializeToString,
+            tdx_dot_v1_dot_ledger__pb2.GetCertificateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAeoStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tdx.v1.LedgerService/GetAeoStatus',
+            tdx_dot_v1_dot_ledger__pb2.GetAeoStatusRequest.SerializeToString,
+            tdx_dot_v1_dot_ledger__pb2.GetAeoStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetConsignment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tdx.v1.LedgerService/GetConsignment',
+            tdx_dot_v1_dot_ledger__pb2.GetConsignmentRequest.SerializeToString,
+            tdx_dot_v1_dot_ledger__pb2.GetConsignmentResponse.FromString,
             options,
             channel_credentials,
             insecure,

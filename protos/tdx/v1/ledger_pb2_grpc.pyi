@@ -49,6 +49,12 @@ class LedgerServiceStub:
     """GetBlock returns one stored block."""
     Status: _grpc.UnaryUnaryMultiCallable[_ledger_pb2.StatusRequest, _ledger_pb2.StatusResponse]
     """Status describes the node."""
+    GetCertificate: _grpc.UnaryUnaryMultiCallable[_ledger_pb2.GetCertificateRequest, _ledger_pb2.GetCertificateResponse]
+    """GetCertificate returns a certificate's status, remaining quantities and draw-downs."""
+    GetAeoStatus: _grpc.UnaryUnaryMultiCallable[_ledger_pb2.GetAeoStatusRequest, _ledger_pb2.GetAeoStatusResponse]
+    """GetAeoStatus returns an operator's AEO status and its history."""
+    GetConsignment: _grpc.UnaryUnaryMultiCallable[_ledger_pb2.GetConsignmentRequest, _ledger_pb2.GetConsignmentResponse]
+    """GetConsignment returns a consignment's shipment state, declarations and certificates."""
     GetMember: _grpc.UnaryUnaryMultiCallable[_ledger_pb2.GetMemberRequest, _ledger_pb2.GetMemberResponse]
     """GetMember returns one member's record and its retired keys."""
     ListMembers: _grpc.UnaryUnaryMultiCallable[_ledger_pb2.ListMembersRequest, _ledger_pb2.ListMembersResponse]
@@ -77,6 +83,12 @@ class LedgerServiceAsyncStub(LedgerServiceStub):
     """GetBlock returns one stored block."""
     Status: _aio.UnaryUnaryMultiCallable[_ledger_pb2.StatusRequest, _ledger_pb2.StatusResponse]  # type: ignore[assignment]
     """Status describes the node."""
+    GetCertificate: _aio.UnaryUnaryMultiCallable[_ledger_pb2.GetCertificateRequest, _ledger_pb2.GetCertificateResponse]  # type: ignore[assignment]
+    """GetCertificate returns a certificate's status, remaining quantities and draw-downs."""
+    GetAeoStatus: _aio.UnaryUnaryMultiCallable[_ledger_pb2.GetAeoStatusRequest, _ledger_pb2.GetAeoStatusResponse]  # type: ignore[assignment]
+    """GetAeoStatus returns an operator's AEO status and its history."""
+    GetConsignment: _aio.UnaryUnaryMultiCallable[_ledger_pb2.GetConsignmentRequest, _ledger_pb2.GetConsignmentResponse]  # type: ignore[assignment]
+    """GetConsignment returns a consignment's shipment state, declarations and certificates."""
     GetMember: _aio.UnaryUnaryMultiCallable[_ledger_pb2.GetMemberRequest, _ledger_pb2.GetMemberResponse]  # type: ignore[assignment]
     """GetMember returns one member's record and its retired keys."""
     ListMembers: _aio.UnaryUnaryMultiCallable[_ledger_pb2.ListMembersRequest, _ledger_pb2.ListMembersResponse]  # type: ignore[assignment]
@@ -150,6 +162,30 @@ class LedgerServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_ledger_pb2.StatusResponse, _abc.Awaitable[_ledger_pb2.StatusResponse]]:
         """Status describes the node."""
+
+    @_abc_1.abstractmethod
+    def GetCertificate(
+        self,
+        request: _ledger_pb2.GetCertificateRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ledger_pb2.GetCertificateResponse, _abc.Awaitable[_ledger_pb2.GetCertificateResponse]]:
+        """GetCertificate returns a certificate's status, remaining quantities and draw-downs."""
+
+    @_abc_1.abstractmethod
+    def GetAeoStatus(
+        self,
+        request: _ledger_pb2.GetAeoStatusRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ledger_pb2.GetAeoStatusResponse, _abc.Awaitable[_ledger_pb2.GetAeoStatusResponse]]:
+        """GetAeoStatus returns an operator's AEO status and its history."""
+
+    @_abc_1.abstractmethod
+    def GetConsignment(
+        self,
+        request: _ledger_pb2.GetConsignmentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_ledger_pb2.GetConsignmentResponse, _abc.Awaitable[_ledger_pb2.GetConsignmentResponse]]:
+        """GetConsignment returns a consignment's shipment state, declarations and certificates."""
 
     @_abc_1.abstractmethod
     def GetMember(
