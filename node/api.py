@@ -30,6 +30,7 @@ from tdx.sdk import (
 from tdx.v1 import documents_pb2, ledger_pb2_grpc
 
 from .ledger import AppliedBlock, Ledger
+from .metrics import NodeMetrics
 from .rules import Refusal, check_envelope
 from .sequencer import Sequencer
 from .store import Prefix
@@ -94,10 +95,14 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
         self.member_id = member_id
         self.feed = BlockFeed()
         self._role = role
+        self.metrics = NodeMetrics()
 
     async def on_applied(self, block: AppliedBlock) -> None:
         """Called after each block is durable: resolve receipts, wake subscribers."""
         self.sequencer.applied(block)
+        accepted = sum(r.status == ledger_pb2.RESULT_STATUS_ACCEPTED
+                       for r in block.block.results)
+        self.metrics.observe_block(block.height, accepted, len(block.block.results) - accepted)
         await self.feed.notify()
 
     # -- submission ----------------------------------------------------------------------
@@ -123,6 +128,7 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
                          "this document is already on the ledger", reason="document.duplicate",
                          receipt=replay.receipt)
         except Refusal as refusal:
+            self.metrics.refusals.labels(refusal.code).inc()
             await _refuse(context, refusal)
         return ledger_pb2.SubmitResponse(receipt=receipt)
 
@@ -140,7 +146,7 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
                                             error_message="this document is already on the "
                                                           "ledger")
         except Refusal as refusal:
-            _log_refusal(refusal)
+            _log_refusal(refusal, self.metrics)
             return ledger_pb2.SubmitOutcome(error_code=refusal.status,
                                             error_message=refusal.message,
                                             receipt=refusal.receipt)
@@ -296,7 +302,9 @@ class _Replay(Exception):
         self.receipt = receipt
 
 
-def _log_refusal(refusal: Refusal) -> None:
+def _log_refusal(refusal: Refusal, metrics: NodeMetrics | None = None) -> None:
+    if metrics is not None:
+        metrics.refusals.labels(refusal.code).inc()
     if refusal.status == "PERMISSION_DENIED":
         log.warning("refused: %s (%s)", refusal.message, refusal.code)
     else:

@@ -113,6 +113,16 @@ class Node:
             order, role = follower.order, follower.status
         sequencer = Sequencer(order, max_pending=self.max_pending)
         servicer = LedgerServicer(self.ledger, sequencer, self.identity.member_id, role)
+        metrics_address = os.environ.get("TDX_METRICS")
+        if metrics_address:
+            servicer.metrics.track(lambda: sequencer.pending,
+                                   lambda: int(role().get("term", 0)),
+                                   lambda: role().get("role") == "leader")
+            try:
+                servicer.metrics.serve(metrics_address)
+            except (OSError, ValueError) as exc:
+                executor.shutdown(wait=False)
+                raise NodeError(f"cannot serve metrics on {metrics_address}: {exc}") from None
         server = grpc.aio.server(options=SERVER_OPTIONS)
         ledger_pb2_grpc.add_LedgerServiceServicer_to_server(servicer, server)
         names = [ledger_pb2.DESCRIPTOR.services_by_name["LedgerService"].full_name]
