@@ -10,7 +10,7 @@ leaves either all of it or none of it, and the Raft index it came from.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from google.protobuf.message import DecodeError
@@ -51,6 +51,10 @@ class ApplyContext:
     proposed_ms: int
     notices: list[str] = field(default_factory=list)
     membership_changed: bool = False
+    # The membership in force for this block (member id -> record), read-only: changes an
+    # effect writes under Prefix.MEMBER take effect from the next block. Governance counts
+    # its majorities over it.
+    members: Mapping[str, documents_pb2.MemberRecord] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -324,7 +328,8 @@ class Ledger:
         try:
             checked = check_envelope(envelope, self.network, self, self.verified)
             context = ApplyContext(batch=batch, checked=checked, document_id=doc_id,
-                                   height=height, proposed_ms=proposed_ms)
+                                   height=height, proposed_ms=proposed_ms,
+                                   members=self._members)
             effect = self.effects.get(checked.kind)
             if effect is not None:
                 batch.savepoint()

@@ -332,6 +332,19 @@ def check_member_record(field: str, member: pb.MemberRecord) -> None:
         raise SchemaError(f"{field}.public_key", "must be a 32-byte Ed25519 public key")
 
 
+_HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-]{1,253}):[0-9]{1,5}")
+
+
+def _address(field: str, value: str, *, required: bool) -> None:
+    if not value:
+        if required:
+            raise SchemaError(field, "is required for a validator")
+        return
+    match = _HOST_PORT.fullmatch(value)
+    if match is None or not 0 < int(value.rsplit(":", 1)[1]) < 65536:
+        raise SchemaError(field, "must be HOST:PORT, for example 127.0.0.1:7400")
+
+
 def _proposal(body: pb.DocumentBody) -> None:
     proposal = body.proposal
     if proposal.action == pb.PROPOSAL_ACTION_UNSPECIFIED:
@@ -339,8 +352,14 @@ def _proposal(body: pb.DocumentBody) -> None:
     if proposal.action == pb.PROPOSAL_ACTION_REMOVE_MEMBER:
         _member_id("proposal.member.id", proposal.member.id)
     else:
-        check_member_record("proposal.member", proposal.member)
+        member = proposal.member
+        check_member_record("proposal.member", member)
+        _address("proposal.member.api_address", member.api_address, required=member.validator)
+        _address("proposal.member.peer_address", member.peer_address, required=False)
+        _text("proposal.member.p2p_address", member.p2p_address, required=False)
     _text("proposal.rationale", proposal.rationale, required=False)
+    if proposal.expires_ms <= 0:
+        raise SchemaError("proposal.expires_ms", "is required (Unix milliseconds)")
 
 
 def _vote(body: pb.DocumentBody) -> None:
@@ -356,22 +375,55 @@ def _key_rotation(body: pb.DocumentBody) -> None:
         raise SchemaError("key_rotation.new_key_signature", "must be a 64-byte signature")
 
 
+# The kinds whose content may be encrypted, and the fields each may leave public (see
+# tdx.sdk._confidential for their values). The ledger's rules need the content of the other
+# kinds (declarations are matched against alerts, certificates are drawn down, ...), so those
+# stay in clear. Of these kinds the ledger's rules read only the body's UCR, which is public.
+CONFIDENTIAL_PUBLIC_FIELDS: dict[str, tuple[str, ...]] = {
+    "invoice": ("functional_reference_id", "exporter.country_code", "importer.country_code",
+                "hs_codes", "origin_country_codes", "invoice_amount.currency_code"),
+    "packing_list": ("functional_reference_id", "exporter.country_code",
+                     "importer.country_code", "hs_codes", "origin_country_codes"),
+    "bill_of_lading": ("functional_reference_id", "carrier.id", "loading_location_id",
+                       "unloading_location_id", "hs_codes", "origin_country_codes"),
+}
+_MIN_SECRETBOX = 24 + 16
+
+
 def _confidential(body: pb.DocumentBody) -> None:
     sealed = body.confidential
     if sealed.kind not in KINDS_BY_NAME or sealed.kind == "confidential":
         raise SchemaError("confidential.kind", "must name the kind of the encrypted content")
-    if not sealed.ciphertext:
-        raise SchemaError("confidential.ciphertext", "is required")
+    allowed = CONFIDENTIAL_PUBLIC_FIELDS.get(sealed.kind)
+    if allowed is None:
+        raise SchemaError("confidential.kind", f"{sealed.kind} cannot be confidential (the "
+                                               "ledger's rules need its content); kinds: "
+                          + ", ".join(CONFIDENTIAL_PUBLIC_FIELDS))
+    if len(sealed.ciphertext) < _MIN_SECRETBOX:
+        raise SchemaError("confidential.ciphertext", "is required (nonce, box and tag)")
     if not sealed.keys:
         raise SchemaError("confidential.keys", "needs a sealed key for each recipient")
     recipients = set(body.recipients)
+    keyed: set[str] = set()
     for i, key in enumerate(sealed.keys):
         _member_id(f"confidential.keys[{i}].recipient", key.recipient)
         if key.recipient not in recipients:
             raise SchemaError(f"confidential.keys[{i}].recipient", "is not among the recipients")
+        if key.recipient in keyed:
+            raise SchemaError(f"confidential.keys[{i}].recipient", "has a key already")
+        keyed.add(key.recipient)
         if len(key.sealed_key) != 80:
             raise SchemaError(f"confidential.keys[{i}].sealed_key", "must be a 32-byte key "
                                                                      "in a sealed box (80 bytes)")
+    missing = sorted(recipients - keyed)
+    if missing:
+        raise SchemaError("confidential.keys", f"no sealed key for recipient {missing[0]!r}")
+    for name in sorted(sealed.public_fields):
+        if name not in allowed:
+            raise SchemaError(f"confidential.public_fields[{name}]",
+                              f"is not a public field of {sealed.kind}; fields: "
+                              + ", ".join(allowed))
+        _text(f"confidential.public_fields[{name}]", sealed.public_fields[name])
 
 
 _CHECKS: dict[str, Callable[[pb.DocumentBody], None]] = {

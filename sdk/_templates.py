@@ -90,6 +90,17 @@ def _ip_alert(now_ms: int) -> dict[str, Any]:
     }}
 
 
+def _proposal(now_ms: int) -> dict[str, Any]:
+    return {"ucr": "", "recipients": [], "content": {
+        "action": "PROPOSAL_ACTION_ADD_MEMBER",
+        "member": {"id": "ng-customs", "name": "Nigeria Customs Service",
+                   "country_code": "NG", "roles": ["customs"],
+                   "public_key": _EXAMPLE_KEY_B64, "api_address": "127.0.0.1:7300"},
+        "rationale": "Mutual recognition arrangement signed",
+        "expires_ms": str(now_ms + 14 * DAY_MS),
+    }}
+
+
 def _shipment(now_ms: int) -> dict[str, Any]:
     return {"ucr": UCR, "recipients": [], "content": {
         "min_temperature_c": "2",
@@ -146,13 +157,7 @@ TEMPLATES: dict[str, Callable[[int], dict[str, Any]]] = {
         "reason": "Criteria of Art. 39 UCC met",
         "recognized_by_country_codes": ["NG", "JP"],
     }),
-    "governance_proposal": _plain({
-        "action": "PROPOSAL_ACTION_ADD_MEMBER",
-        "member": {"id": "ng-customs", "name": "Nigeria Customs Service",
-                   "country_code": "NG", "roles": ["customs"],
-                   "public_key": _EXAMPLE_KEY_B64, "api_address": "127.0.0.1:7300"},
-        "rationale": "Mutual recognition arrangement signed",
-    }),
+    "governance_proposal": _proposal,
     "governance_vote": _plain({"proposal_id": PLACEHOLDER_ID, "approve": True,
                                "comment": "Approved by the board"}),
 }

@@ -132,12 +132,14 @@ def test_observer_may_rotate_its_key() -> None:
 def test_confidential_is_judged_by_the_kind_it_carries() -> None:
     assert check_envelope(confidential("invoice", "acme-trader"), NETWORK,
                           MEMBERSHIP).kind == "confidential"
-    assert check_envelope(confidential("origin_certificate", "de-chamber"), NETWORK,
+    assert check_envelope(confidential("bill_of_lading", "atlantic"), NETWORK,
                           MEMBERSHIP).kind == "confidential"
-    r = refusal(confidential("origin_certificate", "acme-trader"))
+    r = refusal(confidential("invoice", "atlantic"))
     assert (r.status, r.code) == ("PERMISSION_DENIED", "role.forbidden")
-    assert "origin_certificate" in r.message
+    assert "invoice" in r.message
     assert refusal(confidential("invoice", "watcher")).code == "role.forbidden"
+    # Kinds whose rules need their content cannot be confidential at all.
+    assert refusal(confidential("origin_certificate", "de-chamber")).code == "schema.invalid"
 
 
 def test_small_order_signer_is_refused_as_unknown() -> None:

@@ -38,7 +38,7 @@ def confidential_body() -> Body:
     """A valid confidential body: an invoice sealed for nl-customs."""
     content = pb.Confidential(kind="invoice", ciphertext=b"\x01" * 40,
                               keys=[pb.SealedKey(recipient="nl-customs", sealed_key=b"\x02" * 80)],
-                              public_fields={"ucr": "4DE1"})
+                              public_fields={"functional_reference_id": "INV-1"})
     return _fixed(build(NETWORK, "confidential", content, recipients=["nl-customs"]),
                   "acme-trader")
 
