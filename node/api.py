@@ -34,6 +34,7 @@ from .metrics import NodeMetrics
 from .rules import Refusal, check_envelope
 from .sequencer import Sequencer
 from .store import Prefix
+from .workflows import governance
 
 log = logging.getLogger("tdx.node.api")
 
@@ -290,6 +291,39 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
             genesis_hash=genesis_hash(self.ledger.genesis),
             pending=self.sequencer.pending,
         )
+
+
+    # -- membership and governance -------------------------------------------------------
+
+    async def GetMember(self, request: ledger_pb2.GetMemberRequest,
+                        context: grpc.aio.ServicerContext[Any, Any]) -> (
+                            ledger_pb2.GetMemberResponse):
+        member = self.ledger.member(request.member_id)
+        retired = governance.retired_keys(self.ledger.store.scan(
+            governance.key_history_prefix(request.member_id)))
+        if member is None and not retired:
+            await _abort(context, grpc.StatusCode.NOT_FOUND,
+                         f"no member {request.member_id!r}", reason="member.not_found")
+        return ledger_pb2.GetMemberResponse(member=member, retired_keys=retired)
+
+    async def ListMembers(self, request: ledger_pb2.ListMembersRequest,
+                          context: grpc.aio.ServicerContext[Any, Any]) -> (
+                              ledger_pb2.ListMembersResponse):
+        return ledger_pb2.ListMembersResponse(members=self.ledger.members,
+                                              height=self.ledger.height)
+
+    async def GetProposal(self, request: ledger_pb2.GetProposalRequest,
+                          context: grpc.aio.ServicerContext[Any, Any]) -> (
+                              ledger_pb2.GetProposalResponse):
+        proposal = governance.load_proposal(self.ledger.store, request.proposal_id)
+        if proposal is None:
+            await _abort(context, grpc.StatusCode.NOT_FOUND,
+                         f"no proposal {request.proposal_id!r}", reason="proposal.not_found")
+        last = self.ledger.block(self.ledger.height)
+        now_ms = ledger_pb2.BlockHeader.FromString(last.header).proposed_ms if last else 0
+        proposal.status = governance.status_at(proposal, now_ms)  # type: ignore[assignment]
+        customs = len(governance.customs_ids({m.id: m for m in self.ledger.members}))
+        return ledger_pb2.GetProposalResponse(proposal=proposal, customs_members=customs)
 
 
 def _body(record: ledger_pb2.DocumentRecord) -> documents_pb2.DocumentBody:

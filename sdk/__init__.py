@@ -24,6 +24,12 @@ from ._blocks import (
     verify_proof,
 )
 from ._client import AsyncClient, Client, Outcome
+from ._confidential import (
+    open_confidential,
+    public_field_values,
+    seal_confidential,
+    x25519_public_key,
+)
 from ._crypto import BLOCK_DOMAIN, ENVELOPE_DOMAIN, PEER_DOMAIN, is_acceptable_public_key
 from ._crypto import verify as verify_signature
 from ._documents import (
@@ -58,14 +64,21 @@ from ._errors import (
     Unavailable,
 )
 from ._genesis import check_genesis, genesis_hash, genesis_json, load_genesis, parse_genesis
+from ._governance import (
+    member_record,
+    propose_add_member,
+    propose_remove_member,
+    propose_update_member,
+)
 from ._identity import Identity, public_key_of_file
 from ._kinds import KIND_NAMES, KINDS, Kind, kind_of
 from ._merkle import inclusion_path, verify_inclusion
 from ._merkle import root as merkle_root
-from ._schema import ROLES, check_body
+from ._schema import CONFIDENTIAL_PUBLIC_FIELDS, ROLES, check_body
 
 __all__ = [
     "BLOCK_DOMAIN",
+    "CONFIDENTIAL_PUBLIC_FIELDS",
     "ENVELOPE_DOMAIN",
     "KINDS",
     "KIND_NAMES",
@@ -114,18 +127,26 @@ __all__ = [
     "kind_of",
     "ledger_pb2",
     "load_genesis",
+    "member_record",
     "merkle_root",
+    "open_confidential",
     "open_envelope",
     "parse_genesis",
+    "propose_add_member",
+    "propose_remove_member",
+    "propose_update_member",
+    "public_field_values",
     "public_key_of_file",
     "quorum",
     "result_leaf",
     "revoke_certificate",
     "seal",
+    "seal_confidential",
     "template",
     "template_kinds",
     "verify_inclusion",
     "verify_proof",
     "verify_signature",
     "vote",
+    "x25519_public_key",
 ]

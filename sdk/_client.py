@@ -198,6 +198,21 @@ class Client(_ClientBase):
         """Return the node's status."""
         return self._call(self._stub.Status, ledger_pb2.StatusRequest())  # type: ignore[no-any-return]
 
+    def get_member(self, member_id: str) -> ledger_pb2.GetMemberResponse:
+        """Return a member's current record and the keys it held before (NotFound if none)."""
+        return self._call(self._stub.GetMember,  # type: ignore[no-any-return]
+                          ledger_pb2.GetMemberRequest(member_id=member_id))
+
+    def list_members(self) -> list[documents_pb2.MemberRecord]:
+        """Return the membership in force, in id order."""
+        response = self._call(self._stub.ListMembers, ledger_pb2.ListMembersRequest())
+        return list(response.members)
+
+    def get_proposal(self, proposal_id: str) -> ledger_pb2.GetProposalResponse:
+        """Return a governance proposal with its votes (NotFound if there is none)."""
+        return self._call(self._stub.GetProposal,  # type: ignore[no-any-return]
+                          ledger_pb2.GetProposalRequest(proposal_id=proposal_id))
+
 
 class AsyncClient(_ClientBase):
     """An asyncio client for one node's LedgerService, with the methods of ``Client``.
@@ -287,3 +302,18 @@ class AsyncClient(_ClientBase):
     async def status(self) -> ledger_pb2.StatusResponse:
         """Return the node's status."""
         return await self._call(self._stub.Status, ledger_pb2.StatusRequest())  # type: ignore[no-any-return]
+
+    async def get_member(self, member_id: str) -> ledger_pb2.GetMemberResponse:
+        """Return a member's current record and the keys it held before."""
+        return await self._call(self._stub.GetMember,  # type: ignore[no-any-return]
+                                ledger_pb2.GetMemberRequest(member_id=member_id))
+
+    async def list_members(self) -> list[documents_pb2.MemberRecord]:
+        """Return the membership in force, in id order."""
+        response = await self._call(self._stub.ListMembers, ledger_pb2.ListMembersRequest())
+        return list(response.members)
+
+    async def get_proposal(self, proposal_id: str) -> ledger_pb2.GetProposalResponse:
+        """Return a governance proposal with its votes."""
+        return await self._call(self._stub.GetProposal,  # type: ignore[no-any-return]
+                                ledger_pb2.GetProposalRequest(proposal_id=proposal_id))

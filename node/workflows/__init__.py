@@ -4,6 +4,6 @@
 the effects of every workflow. Add a workflow by adding its module's import here.
 """
 
-from . import governance
+from . import confidential, governance
 
-__all__ = ["governance"]
+__all__ = ["confidential", "governance"]
