@@ -34,7 +34,7 @@ from .metrics import NodeMetrics
 from .rules import Refusal, check_envelope
 from .sequencer import Sequencer
 from .store import Prefix
-from .workflows import governance
+from .workflows import governance, reads
 
 log = logging.getLogger("tdx.node.api")
 
@@ -225,6 +225,8 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
                         continue
                     if request.ucr and _body(record).ucr != request.ucr:
                         continue
+                    if request.notices_only and not record.receipt.result.notices:
+                        continue
                     yield ledger_pb2.SubscribeResponse(height=height, block_hash=digest,
                                                        record=record)
 
@@ -292,6 +294,38 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
             pending=self.sequencer.pending,
         )
 
+
+    # -- workflow state (node/workflows/reads.py) ----------------------------------------
+
+    async def GetCertificate(self, request: ledger_pb2.GetCertificateRequest,
+                             context: grpc.aio.ServicerContext[Any, Any]) -> (
+                                 ledger_pb2.GetCertificateResponse):
+        answer = reads.certificate(self.ledger, request.certificate_id)
+        if answer is None:
+            await _abort(context, grpc.StatusCode.NOT_FOUND,
+                         f"no certificate {request.certificate_id!r}",
+                         reason="certificate.not_found")
+        return answer
+
+    async def GetAeoStatus(self, request: ledger_pb2.GetAeoStatusRequest,
+                           context: grpc.aio.ServicerContext[Any, Any]) -> (
+                               ledger_pb2.GetAeoStatusResponse):
+        answer = reads.aeo_status(self.ledger, request.operator_id)
+        if answer is None:
+            await _abort(context, grpc.StatusCode.NOT_FOUND,
+                         f"no AEO status for operator {request.operator_id!r}",
+                         reason="aeo.not_found")
+        return answer
+
+    async def GetConsignment(self, request: ledger_pb2.GetConsignmentRequest,
+                             context: grpc.aio.ServicerContext[Any, Any]) -> (
+                                 ledger_pb2.GetConsignmentResponse):
+        answer = reads.consignment(self.ledger, request.ucr)
+        if answer is None:
+            await _abort(context, grpc.StatusCode.NOT_FOUND,
+                         f"nothing on the ledger for consignment {request.ucr!r}",
+                         reason="consignment.not_found")
+        return answer
 
     # -- membership and governance -------------------------------------------------------
 

@@ -172,10 +172,15 @@ class Client(_ClientBase):
             if not token or (limit and len(records) >= limit):
                 return records
 
-    def subscribe(self, *, from_height: int = 0, ucr: str = "",
-                  kinds: Sequence[str] = ()) -> Iterator[ledger_pb2.SubscribeResponse]:
-        """Yield committed documents as they are applied (from ``from_height`` when given)."""
-        request = ledger_pb2.SubscribeRequest(from_height=from_height, ucr=ucr, kinds=list(kinds))
+    def subscribe(self, *, from_height: int = 0, ucr: str = "", kinds: Sequence[str] = (),
+                  notices_only: bool = False) -> Iterator[ledger_pb2.SubscribeResponse]:
+        """Yield committed documents as they are applied (from ``from_height`` when given).
+
+        With ``notices_only``, only documents whose result carries notices (alert matches,
+        AEO changes and flags, temperature excursions, broken seals, revocations).
+        """
+        request = ledger_pb2.SubscribeRequest(from_height=from_height, ucr=ucr, kinds=list(kinds),
+                                              notices_only=notices_only)
         try:
             yield from self._stub.Subscribe(request)
         except grpc.RpcError as exc:
@@ -212,6 +217,21 @@ class Client(_ClientBase):
         """Return a governance proposal with its votes (NotFound if there is none)."""
         return self._call(self._stub.GetProposal,  # type: ignore[no-any-return]
                           ledger_pb2.GetProposalRequest(proposal_id=proposal_id))
+
+    def get_certificate(self, certificate_id: str) -> ledger_pb2.GetCertificateResponse:
+        """Return a certificate's status, lines (drawn, remaining) and draw-downs (NotFound)."""
+        return self._call(self._stub.GetCertificate,  # type: ignore[no-any-return]
+                          ledger_pb2.GetCertificateRequest(certificate_id=certificate_id))
+
+    def get_aeo_status(self, operator_id: str) -> ledger_pb2.GetAeoStatusResponse:
+        """Return an operator's AEO status and its history (NotFound if none)."""
+        return self._call(self._stub.GetAeoStatus,  # type: ignore[no-any-return]
+                          ledger_pb2.GetAeoStatusRequest(operator_id=operator_id))
+
+    def get_consignment(self, ucr: str) -> ledger_pb2.GetConsignmentResponse:
+        """Return a consignment's shipment state, declarations and certificates (NotFound)."""
+        return self._call(self._stub.GetConsignment,  # type: ignore[no-any-return]
+                          ledger_pb2.GetConsignmentRequest(ucr=ucr))
 
 
 class AsyncClient(_ClientBase):
@@ -276,10 +296,12 @@ class AsyncClient(_ClientBase):
             if not token or (limit and len(records) >= limit):
                 return records
 
-    async def subscribe(self, *, from_height: int = 0, ucr: str = "",
-                        kinds: Sequence[str] = ()) -> AsyncIterator[ledger_pb2.SubscribeResponse]:
-        """Yield committed documents as they are applied."""
-        request = ledger_pb2.SubscribeRequest(from_height=from_height, ucr=ucr, kinds=list(kinds))
+    async def subscribe(self, *, from_height: int = 0, ucr: str = "", kinds: Sequence[str] = (),
+                        notices_only: bool = False) -> (
+                            AsyncIterator[ledger_pb2.SubscribeResponse]):
+        """Yield committed documents as they are applied (``notices_only``: with notices)."""
+        request = ledger_pb2.SubscribeRequest(from_height=from_height, ucr=ucr, kinds=list(kinds),
+                                              notices_only=notices_only)
         try:
             async for item in self._stub.Subscribe(request):
                 yield item
@@ -317,3 +339,18 @@ class AsyncClient(_ClientBase):
         """Return a governance proposal with its votes."""
         return await self._call(self._stub.GetProposal,  # type: ignore[no-any-return]
                                 ledger_pb2.GetProposalRequest(proposal_id=proposal_id))
+
+    async def get_certificate(self, certificate_id: str) -> ledger_pb2.GetCertificateResponse:
+        """Return a certificate's status, lines (drawn, remaining) and draw-downs."""
+        return await self._call(self._stub.GetCertificate,  # type: ignore[no-any-return]
+                                ledger_pb2.GetCertificateRequest(certificate_id=certificate_id))
+
+    async def get_aeo_status(self, operator_id: str) -> ledger_pb2.GetAeoStatusResponse:
+        """Return an operator's AEO status and its history."""
+        return await self._call(self._stub.GetAeoStatus,  # type: ignore[no-any-return]
+                                ledger_pb2.GetAeoStatusRequest(operator_id=operator_id))
+
+    async def get_consignment(self, ucr: str) -> ledger_pb2.GetConsignmentResponse:
+        """Return a consignment's shipment state, declarations and certificates."""
+        return await self._call(self._stub.GetConsignment,  # type: ignore[no-any-return]
+                                ledger_pb2.GetConsignmentRequest(ucr=ucr))

@@ -4,6 +4,15 @@
 the effects of every workflow. Add a workflow by adding its module's import here.
 """
 
-from . import confidential, governance
+from . import (
+    aeo,
+    certificates,
+    confidential,
+    declarations,
+    governance,
+    ip_rights,
+    shipments,
+)
 
-__all__ = ["confidential", "governance"]
+__all__ = ["aeo", "certificates", "confidential", "declarations", "governance", "ip_rights",
+           "shipments"]
