@@ -12,7 +12,7 @@ Typical use::
 The SDK depends only on the wire contract (``tdx.v1``), grpcio and PyNaCl.
 """
 
-from tdx.v1 import documents_pb2, ledger_pb2
+from tdx.v1 import documents_pb2, ledger_pb2, state_pb2
 
 from ._blocks import (
     VerifiedDocument,
@@ -75,8 +75,27 @@ from ._kinds import KIND_NAMES, KINDS, Kind, kind_of
 from ._merkle import inclusion_path, verify_inclusion
 from ._merkle import root as merkle_root
 from ._schema import CONFIDENTIAL_PUBLIC_FIELDS, ROLES, check_body
+from ._workflows import (
+    AEO_ACTIONS,
+    SEVERITIES,
+    aeo_decision,
+    amend_certificate,
+    declaration,
+    goods_item,
+    ip_alert,
+    ip_rights_record,
+    origin_certificate,
+    party,
+    phytosanitary_certificate,
+    position_event,
+    seal_event,
+    shipment_events,
+    temperature_reading,
+    verify_certificate,
+)
 
 __all__ = [
+    "AEO_ACTIONS",
     "BLOCK_DOMAIN",
     "CONFIDENTIAL_PUBLIC_FIELDS",
     "ENVELOPE_DOMAIN",
@@ -84,6 +103,7 @@ __all__ = [
     "KIND_NAMES",
     "PEER_DOMAIN",
     "ROLES",
+    "SEVERITIES",
     "AlreadyExists",
     "ApiError",
     "AsyncClient",
@@ -106,6 +126,8 @@ __all__ = [
     "TdxError",
     "Unavailable",
     "VerifiedDocument",
+    "aeo_decision",
+    "amend_certificate",
     "block_hash",
     "body_from_json",
     "body_to_json",
@@ -114,6 +136,7 @@ __all__ = [
     "check_genesis",
     "check_json_document",
     "count_valid_signatures",
+    "declaration",
     "decode_body",
     "document_id",
     "documents_pb2",
@@ -121,7 +144,10 @@ __all__ = [
     "envelope_leaf",
     "genesis_hash",
     "genesis_json",
+    "goods_item",
     "inclusion_path",
+    "ip_alert",
+    "ip_rights_record",
     "is_acceptable_public_key",
     "key_rotation",
     "kind_of",
@@ -131,7 +157,11 @@ __all__ = [
     "merkle_root",
     "open_confidential",
     "open_envelope",
+    "origin_certificate",
     "parse_genesis",
+    "party",
+    "phytosanitary_certificate",
+    "position_event",
     "propose_add_member",
     "propose_remove_member",
     "propose_update_member",
@@ -142,8 +172,13 @@ __all__ = [
     "revoke_certificate",
     "seal",
     "seal_confidential",
+    "seal_event",
+    "shipment_events",
+    "state_pb2",
+    "temperature_reading",
     "template",
     "template_kinds",
+    "verify_certificate",
     "verify_inclusion",
     "verify_proof",
     "verify_signature",
