@@ -20,6 +20,7 @@ from tdx.sdk import (
     Client,
     DocumentError,
     Identity,
+    NotFound,
     ProofError,
     Rejected,
     SchemaError,
@@ -32,8 +33,10 @@ from tdx.sdk import (
     kind_of,
     ledger_pb2,
     load_genesis,
+    open_confidential,
     open_envelope,
     seal,
+    seal_confidential,
     template,
     template_kinds,
     verify_proof,
@@ -61,6 +64,7 @@ def doc() -> None:
     Example:
       tdx doc template export_declaration > decl.json
       tdx doc submit decl.json --key customs-de.key --node 127.0.0.1:7400
+      tdx doc submit invoice.json --key trader.key --encrypt-for customs-ng
       tdx doc query --ucr 4DE123456789-INV-2026-0001
       tdx doc proof <ID> --out proof.json
       tdx doc verify --proof proof.json --genesis genesis.json
@@ -109,10 +113,16 @@ def template_command(kind: str | None, list_kinds: bool, as_json: bool) -> None:
 @click.option("--key", "key_file", type=click.Path(dir_okay=False, path_type=Path),
               envvar="TDX_KEY", required=True,
               help="Your member key file, to sign with (env TDX_KEY).")
+@click.option("--encrypt-for", "encrypt_for", metavar="MEMBER[,MEMBER]",
+              help="Make each document confidential: encrypt its content for these members "
+                   "(and you); the node never sees it in clear.")
+@click.option("--public", "public", metavar="FIELD[,FIELD]", default="",
+              help="With --encrypt-for: content fields to leave public (see "
+                   "tdx.sdk.CONFIDENTIAL_PUBLIC_FIELDS); the UCR is always public.")
 @node_option
 @json_option
-def submit(files: Sequence[str], kind: str | None, key_file: Path, node: str,
-           as_json: bool) -> None:
+def submit(files: Sequence[str], kind: str | None, key_file: Path, encrypt_for: str | None,
+           public: str, node: str, as_json: bool) -> None:
     """Sign documents with your key and submit them to a node.
 
     Each FILE holds one document or a JSON array of documents; `-` reads stdin. Every
@@ -125,7 +135,10 @@ def submit(files: Sequence[str], kind: str | None, key_file: Path, node: str,
       tdx doc submit decl.json --key customs-de.key --node 127.0.0.1:7400
       tdx doc template invoice | tdx doc submit - --key trader.key
       tdx doc submit batch/*.json --key customs-de.key --json
+      tdx doc submit invoice.json --key trader.key --encrypt-for customs-ng --public hs_codes
     """
+    if public and not encrypt_for:
+        raise click.UsageError("--public goes with --encrypt-for")
     sources = list(_read_documents(files))
     if not sources:
         raise Failure("no documents to submit (the files hold empty arrays)")
@@ -133,7 +146,9 @@ def submit(files: Sequence[str], kind: str | None, key_file: Path, node: str,
     output = Output(as_json)
     with Client(node) as client:
         network = client.status().network
-        envelopes = [_sealed(identity, network, label, document, kind)
+        readers = _recipient_keys(client, encrypt_for) if encrypt_for else None
+        fields = [f.strip() for f in public.split(",") if f.strip()]
+        envelopes = [_sealed(identity, network, label, document, kind, readers, fields)
                      for label, document in sources]
         if len(envelopes) == 1:
             _submit_one(client, envelopes[0], output)
@@ -157,11 +172,33 @@ def _read_documents(files: Sequence[str]) -> Iterator[tuple[str, dict[str, Any]]
             yield where, item
 
 
+def _recipient_keys(client: Client, members: str) -> dict[str, bytes]:
+    """The current public keys of the comma-separated member ids."""
+    keys: dict[str, bytes] = {}
+    for member_id in (m.strip() for m in members.split(",")):
+        if not member_id:
+            continue
+        try:
+            keys[member_id] = bytes(client.get_member(member_id).member.public_key)
+        except NotFound:
+            raise Failure(f"--encrypt-for: no member {member_id!r}") from None
+        if not keys[member_id]:
+            raise Failure(f"--encrypt-for: member {member_id!r} was removed")
+    return keys
+
+
 def _sealed(identity: Identity, network: str, label: str, document: dict[str, Any],
-            kind: str | None) -> documents_pb2.Envelope:
-    """Build, sign and schema-check one document; errors name the file."""
+            kind: str | None, readers: dict[str, bytes] | None = None,
+            public: Sequence[str] = ()) -> documents_pb2.Envelope:
+    """Build, sign and schema-check one document; errors name the file.
+
+    With ``readers`` the content is sealed for them (a confidential document).
+    """
     try:
         body = body_from_json(network, document, kind)
+        if readers is not None:
+            body = seal_confidential(identity, network, kind_of(body), document["content"],
+                                     readers, public, ucr=body.ucr)
         envelope = seal(identity, body)
         check_body(body, network)
     except SchemaError as exc:
@@ -242,9 +279,13 @@ def _document_id(ctx: click.Context, param: click.Parameter, value: str) -> str:
 
 @doc.command()
 @click.argument("doc_id", metavar="ID", callback=_document_id)
+@click.option("--decrypt-with", "decrypt_with",
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="A recipient's key file: show a confidential document's content in clear "
+                   "(decrypted here; the node never has it).")
 @node_option
 @json_option
-def get(doc_id: str, node: str, as_json: bool) -> None:
+def get(doc_id: str, decrypt_with: Path | None, node: str, as_json: bool) -> None:
     """Show one document: kind, issuer, UCR, block, result and content.
 
     The envelope's signature and id are checked here too, so what is shown is what its
@@ -254,10 +295,17 @@ def get(doc_id: str, node: str, as_json: bool) -> None:
     Example:
       tdx doc get 3f1c...e9 --node 127.0.0.1:7400
       tdx doc get 3f1c...e9 --json | jq .document.content
+      tdx doc get 3f1c...e9 --decrypt-with customs-ng.key
     """
     with Client(node) as client:
         record = client.get(doc_id)
     data = record_json(record)
+    if decrypt_with is not None:
+        if record.kind != "confidential":
+            raise Failure(f"document {doc_id} is not confidential; drop --decrypt-with")
+        inner = open_confidential(load_identity(decrypt_with), decode_body(record.envelope.body))
+        data["decrypted"] = True
+        data["document"] = body_to_json(inner)
     output = Output(as_json)
 
     def human() -> None:

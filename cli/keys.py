@@ -5,10 +5,25 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from tdx.sdk import Identity, IdentityError, public_key_of_file
+from tdx.sdk import (
+    ApiError,
+    Client,
+    Identity,
+    IdentityError,
+    key_rotation,
+    public_key_of_file,
+    seal,
+)
 
 from ._output import Failure, Output, TdxGroup
-from ._params import PASSPHRASE_ENV, json_option, key_is_encrypted, new_passphrase
+from ._params import (
+    PASSPHRASE_ENV,
+    json_option,
+    key_is_encrypted,
+    load_identity,
+    new_passphrase,
+    node_option,
+)
 
 
 @click.group(cls=TdxGroup)
@@ -22,6 +37,7 @@ def keys() -> None:
     Example:
       tdx keys generate --out customs-de.key --encrypt
       tdx keys show customs-de.key
+      tdx keys rotate --key customs-de.key --out customs-de.2027.key
     """
 
 
@@ -81,4 +97,54 @@ def show(file: Path, as_json: bool) -> None:
     output.emit(data, lambda: output.fields([
         ("file", file), ("member id", member_id), ("public key", public_key.hex()),
         ("encrypted", "yes" if encrypted else "no"),
+    ]))
+
+
+@keys.command()
+@click.option("--key", "key_file", type=click.Path(dir_okay=False, path_type=Path),
+              required=True, help="Your current key file (it signs the rotation).")
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="The new key file to create; it must not exist.")
+@click.option("--encrypt", is_flag=True,
+              help=f"Protect the new key with a passphrase (env {PASSPHRASE_ENV}).")
+@node_option
+@json_option
+def rotate(key_file: Path, out: Path, encrypt: bool, node: str, as_json: bool) -> None:
+    """Replace your member key: create a new key file and submit a key rotation.
+
+    The rotation is signed by the current key and carries the new key's signature over
+    your member id and the old key. The new key signs from the block after the one that
+    records the rotation (this command returns once that block is on disk); the old key
+    signs through that block, so nothing stops in between. Documents signed before stay
+    verifiable. The new file is written before anything is sent, so it is never lost; if
+    the rotation is refused it is not your key and may be deleted. A validator restarts
+    its node with the new key.
+
+    \b
+    Example:
+      tdx keys rotate --key customs-de.key --out customs-de.2027.key --node 127.0.0.1:7400
+    """
+    old = load_identity(key_file)
+    if out.exists():
+        raise Failure(f"{out}: already exists; refusing to overwrite a key")
+    new = Identity.generate(old.member_id)
+    passphrase = new_passphrase() if encrypt else None
+    with Client(node) as client:
+        network = client.status().network
+        new.save(out, passphrase)
+        try:
+            receipt = client.submit(seal(old, key_rotation(network, old, new)))
+        except ApiError as exc:
+            raise Failure(f"{exc.code}: {exc.message} ({out} was written but is not your "
+                          "key; delete it)") from None
+    data = {"member_id": old.member_id, "old_public_key": old.public_key.hex(),
+            "new_public_key": new.public_key.hex(), "file": str(out),
+            "encrypted": bool(passphrase), "document_id": receipt.document_id,
+            "height": receipt.height, "valid_from_height": receipt.height + 1}
+    output = Output(as_json)
+    output.emit(data, lambda: output.fields([
+        ("rotated", old.member_id), ("old key", old.public_key.hex()),
+        ("new key", new.public_key.hex()), ("new key file", out),
+        ("recorded in block", receipt.height),
+        ("new key signs from block", receipt.height + 1),
     ]))

@@ -12,6 +12,7 @@ from ._output import TdxGroup
 from .devnet import devnet
 from .doc import doc
 from .genesis import genesis
+from .gov import gov
 from .keys import keys
 from .node import node
 from .status import status
@@ -54,6 +55,7 @@ cli.add_command(node)
 cli.add_command(doc)
 cli.add_command(status)
 cli.add_command(devnet)
+cli.add_command(gov)
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ import pytest
 
 # Reuse the shared members and documents of tests/sdk and the ledger factories of tests/node.
 _TESTS = Path(__file__).resolve().parent.parent
-for _folder in ("sdk", "node"):
+for _folder in ("sdk", "node", "integration"):
     if str(_TESTS / _folder) not in sys.path:
         sys.path.insert(0, str(_TESTS / _folder))
 
