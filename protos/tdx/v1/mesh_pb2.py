@@ -24,19 +24,19 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11tdx/v1/mesh.proto\x12\x06tdx.v1\"7\n\x11\x42lockAnnouncement\x12\x0e\n\x06height\x18\x01 \x01(\x04\x12\x12\n\nblock_hash\x18\x02 \x01(\x0c\"=\n\x11\x42lockRangeRequest\x12\x14\n\x0cstart_height\x18\x01 \x01(\x04\x12\x12\n\nend_height\x18\x02 \x01(\x04\"d\n\x12\x42lockRangeResponse\x12(\n\x06status\x18\x01 \x01(\x0e\x32\x18.tdx.v1.BlockRangeStatus\x12\x14\n\x0cstart_height\x18\x02 \x01(\x04\x12\x0e\n\x06\x62locks\x18\x03 \x03(\x0c*\xda\x01\n\x10\x42lockRangeStatus\x12\"\n\x1e\x42LOCK_RANGE_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15\x42LOCK_RANGE_STATUS_OK\x10\x01\x12$\n BLOCK_RANGE_STATUS_INVALID_RANGE\x10\x02\x12\x1b\n\x17\x42LOCK_RANGE_STATUS_BUSY\x10\x03\x12\"\n\x1e\x42LOCK_RANGE_STATUS_UNAVAILABLE\x10\x04\x12 \n\x1c\x42LOCK_RANGE_STATUS_TOO_LARGE\x10\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11tdx/v1/mesh.proto\x12\x06tdx.v1\"7\n\x11\x42lockAnnouncement\x12\x0e\n\x06height\x18\x01 \x01(\x04\x12\x12\n\nblock_hash\x18\x02 \x01(\x0c\"P\n\x11\x42lockRangeRequest\x12\x14\n\x0cstart_height\x18\x01 \x01(\x04\x12\x12\n\nend_height\x18\x02 \x01(\x04\x12\x11\n\tmax_bytes\x18\x03 \x01(\x04\"d\n\x12\x42lockRangeResponse\x12(\n\x06status\x18\x01 \x01(\x0e\x32\x18.tdx.v1.BlockRangeStatus\x12\x14\n\x0cstart_height\x18\x02 \x01(\x04\x12\x0e\n\x06\x62locks\x18\x03 \x03(\x0c*\xda\x01\n\x10\x42lockRangeStatus\x12\"\n\x1e\x42LOCK_RANGE_STATUS_UNSPECIFIED\x10\x00\x12\x19\n\x15\x42LOCK_RANGE_STATUS_OK\x10\x01\x12$\n BLOCK_RANGE_STATUS_INVALID_RANGE\x10\x02\x12\x1b\n\x17\x42LOCK_RANGE_STATUS_BUSY\x10\x03\x12\"\n\x1e\x42LOCK_RANGE_STATUS_UNAVAILABLE\x10\x04\x12 \n\x1c\x42LOCK_RANGE_STATUS_TOO_LARGE\x10\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'tdx.v1.mesh_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_BLOCKRANGESTATUS']._serialized_start=252
-  _globals['_BLOCKRANGESTATUS']._serialized_end=470
+  _globals['_BLOCKRANGESTATUS']._serialized_start=271
+  _globals['_BLOCKRANGESTATUS']._serialized_end=489
   _globals['_BLOCKANNOUNCEMENT']._serialized_start=29
   _globals['_BLOCKANNOUNCEMENT']._serialized_end=84
   _globals['_BLOCKRANGEREQUEST']._serialized_start=86
-  _globals['_BLOCKRANGEREQUEST']._serialized_end=147
-  _globals['_BLOCKRANGERESPONSE']._serialized_start=149
-  _globals['_BLOCKRANGERESPONSE']._serialized_end=249
+  _globals['_BLOCKRANGEREQUEST']._serialized_end=166
+  _globals['_BLOCKRANGERESPONSE']._serialized_start=168
+  _globals['_BLOCKRANGERESPONSE']._serialized_end=268
 # @@protoc_insertion_point(module_scope)

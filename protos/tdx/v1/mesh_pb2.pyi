@@ -94,18 +94,24 @@ class BlockRangeRequest(_message.Message):
 
     START_HEIGHT_FIELD_NUMBER: _builtins.int
     END_HEIGHT_FIELD_NUMBER: _builtins.int
+    MAX_BYTES_FIELD_NUMBER: _builtins.int
     start_height: _builtins.int
     end_height: _builtins.int
     """Exclusive. A server clips a range longer than its limit; it never extends one."""
+    max_bytes: _builtins.int
+    """The most block bytes the client accepts in the answer; the server keeps to the smaller
+    of this and its own budget (0: its own budget).
+    """
     def __init__(
         self,
         *,
         start_height: _builtins.int = ...,
         end_height: _builtins.int = ...,
+        max_bytes: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_height", b"end_height", "start_height", b"start_height"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_height", b"end_height", "max_bytes", b"max_bytes", "start_height", b"start_height"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
