@@ -9,9 +9,11 @@ from importlib.metadata import PackageNotFoundError, version
 import click
 
 from ._output import TdxGroup
+from .compose import compose
 from .devnet import devnet
 from .doc import doc
 from .genesis import genesis
+from .health import health
 from .gov import gov
 from .keys import keys
 from .node import node
@@ -55,6 +57,8 @@ cli.add_command(node)
 cli.add_command(doc)
 cli.add_command(status)
 cli.add_command(devnet)
+node.add_command(health)
+devnet.add_command(compose)
 cli.add_command(gov)
 
 

@@ -1,0 +1,44 @@
+"""``tdx node health``: ask a node's standard gRPC health service whether it is serving.
+
+The node image's HEALTHCHECK runs it; it loads neither the node package nor the SDK.
+"""
+
+from __future__ import annotations
+
+import click
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from ._output import Failure, Output, TdxCommand
+from ._params import json_option, node_option
+
+
+@click.command(cls=TdxCommand)
+@node_option
+@click.option("--service", default="", show_default=True,
+              help="Service to ask about ('' is the whole node; or tdx.v1.LedgerService).")
+@click.option("--timeout", default=3.0, show_default=True, type=click.FloatRange(0.1),
+              help="Seconds to wait for the answer.")
+@json_option
+def health(node: str, service: str, timeout: float, as_json: bool) -> None:
+    """Exit 0 when the node answers SERVING, 1 (one line on stderr) otherwise.
+
+    \b
+    Example:
+      tdx node health --node 127.0.0.1:7400
+      docker inspect --format '{{.State.Health.Status}}' CONTAINER
+    """
+    request = health_pb2.HealthCheckRequest(service=service)
+    try:
+        with grpc.insecure_channel(node) as channel:
+            answer = health_pb2_grpc.HealthStub(channel).Check(request, timeout=timeout)
+    except grpc.RpcError as exc:
+        code = exc.code() if isinstance(exc, grpc.Call) else None
+        name = code.name if code is not None else "UNKNOWN"
+        raise Failure(f"node {node} is not healthy: {name}") from None
+    status = health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status)
+    if answer.status != health_pb2.HealthCheckResponse.SERVING:
+        raise Failure(f"node {node} is not healthy: {status}")
+    output = Output(as_json)
+    output.emit({"node": node, "service": service, "status": status},
+                lambda: output.line(f"{node}: {status}"))
