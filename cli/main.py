@@ -15,6 +15,7 @@ from .doc import doc
 from .genesis import genesis
 from .health import health
 from .gov import gov
+from .health import health
 from .keys import keys
 from .node import node
 from .status import status
@@ -57,6 +58,8 @@ cli.add_command(node)
 cli.add_command(doc)
 cli.add_command(status)
 cli.add_command(devnet)
+node.add_command(health)
+devnet.add_command(compose)
 node.add_command(health)
 devnet.add_command(compose)
 cli.add_command(gov)
