@@ -13,7 +13,6 @@ from .compose import compose
 from .devnet import devnet
 from .doc import doc
 from .genesis import genesis
-from .health import health
 from .gov import gov
 from .health import health
 from .keys import keys
