@@ -59,8 +59,6 @@ cli.add_command(status)
 cli.add_command(devnet)
 node.add_command(health)
 devnet.add_command(compose)
-node.add_command(health)
-devnet.add_command(compose)
 cli.add_command(gov)
 
 
