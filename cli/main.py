@@ -18,6 +18,7 @@ from .health import health
 from .keys import keys
 from .node import node
 from .status import status
+from .workflows import aeo, cert, story, watch
 
 DEBUG_ENV = "TDX_DEBUG"
 
@@ -57,9 +58,13 @@ cli.add_command(node)
 cli.add_command(doc)
 cli.add_command(status)
 cli.add_command(devnet)
+cli.add_command(gov)
+cli.add_command(cert)
+cli.add_command(aeo)
+cli.add_command(watch)
+doc.add_command(story)
 node.add_command(health)
 devnet.add_command(compose)
-cli.add_command(gov)
 
 
 def main() -> None:

@@ -1,0 +1,125 @@
+"""What the workflow examples share: a one-validator network of their own, or a node you
+give them, and members with keys.
+
+By default an example creates keys for its members and a genesis in a temporary folder,
+starts one validator node (``python -m tdx.node``) on a free 127.0.0.1 port, runs, and
+stops the node again (also on Ctrl-C or SIGTERM). With ``--node HOST:PORT --keys DIR`` it
+talks to a running network instead, signing with the key files ``DIR/<member id>.key``
+(the members below must be in that network's genesis, with these roles and countries).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from tdx.node import init_node
+from tdx.node.process import free_port, spawn_node, wait_healthy
+from tdx.sdk import Client, Identity, Rejected, documents_pb2, genesis_json, ledger_pb2, seal
+
+NETWORK = "tdx-examples"
+# member id -> (country, roles); de-customs is the validator.
+MEMBERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "de-customs": ("DE", ("customs",)),
+    "ng-customs": ("NG", ("customs",)),
+    "jp-customs": ("JP", ("customs",)),
+    "de-chamber": ("DE", ("issuer",)),
+    "acme-trader": ("DE", ("trader",)),
+    "aquaflow": ("DE", ("rights_holder",)),
+    "atlantic": ("DK", ("logistics",)),
+}
+
+
+@dataclass
+class Network:
+    """A node to talk to and the members' identities."""
+
+    client: Client
+    members: dict[str, Identity]
+    network: str
+
+    def submit(self, member: str, body: documents_pb2.DocumentBody) -> ledger_pb2.Receipt:
+        """Sign ``body`` as ``member`` and submit it; a rejection comes back as its receipt."""
+        try:
+            return self.client.submit(seal(self.members[member], body))
+        except Rejected as exc:
+            assert exc.receipt is not None
+            return exc.receipt
+
+
+def step(text: str) -> None:
+    """Print one step of the story."""
+    print(f"\n== {text}", flush=True)
+
+
+def show(receipt: ledger_pb2.Receipt, what: str) -> None:
+    """Print a receipt: accepted or rejected with its code, and any notices."""
+    result = receipt.result
+    if result.status == ledger_pb2.RESULT_STATUS_ACCEPTED:
+        print(f"   {what}: accepted at height {receipt.height} "
+              f"(id {receipt.document_id[:12]})", flush=True)
+    else:
+        print(f"   {what}: REJECTED {result.code}: {result.reason}", flush=True)
+    for notice in result.notices:
+        print(f"   notice: {notice}", flush=True)
+
+
+def now_ms() -> int:
+    """The wall clock in Unix milliseconds (the examples' documents are made now)."""
+    return int(time.time() * 1000)
+
+
+def arguments(description: str) -> argparse.Namespace:
+    """The examples' options: --node and --keys."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--node", help="a running node's HOST:PORT (default: start one)")
+    parser.add_argument("--keys", type=Path, help="with --node: the folder of member key files")
+    args = parser.parse_args()
+    if bool(args.node) != bool(args.keys):
+        parser.error("--node and --keys go together")
+    return args
+
+
+def _stop_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+@contextmanager
+def network(description: str) -> Iterator[Network]:
+    """The example's network: its own one-validator node, or the one given by --node."""
+    args = arguments(description)
+    if args.node:
+        members = {m: Identity.load(args.keys / f"{m}.key") for m in MEMBERS}
+        with Client(args.node) as client:
+            yield Network(client, members, client.status().network)
+        return
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    with tempfile.TemporaryDirectory(prefix="tdx-example-") as folder:
+        root = Path(folder)
+        members = {m: Identity.generate(m) for m in MEMBERS}
+        genesis = ledger_pb2.Genesis(network=NETWORK, created_ms=now_ms())
+        for member_id, (country, roles) in MEMBERS.items():
+            members[member_id].save(root / f"{member_id}.key")
+            genesis.members.append(documents_pb2.MemberRecord(
+                id=member_id, name=member_id, country_code=country, roles=list(roles),
+                public_key=members[member_id].public_key, validator=member_id == "de-customs"))
+        (root / "genesis.json").write_text(genesis_json(genesis))
+        address = f"127.0.0.1:{free_port()}"
+        init_node(root / "node", root / "genesis.json", root / "de-customs.key", address)
+        node = spawn_node(root / "node", address, root / "node.log")
+        try:
+            wait_healthy(node)
+            print(f"started a one-validator node at {address} (pid {node.pid})", flush=True)
+            with Client(address) as client:
+                yield Network(client, members, NETWORK)
+        finally:
+            node.stop()
+            print("node stopped", flush=True)
+
