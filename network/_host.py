@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ from libp2p import new_host
 from libp2p.abc import IHost
 from libp2p.crypto.keys import KeyPair
 from libp2p.custom_types import TProtocol
+from libp2p.network.config import ConnectionConfig
 from libp2p.peer.id import ID
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
@@ -25,7 +27,7 @@ from ._blocks import BlockClient, BlockServer, Serve, block_protocol
 from ._config import MeshLimits
 from ._gate import MemberCheck, MemberNoise
 from ._gossip import Deliver, MemberPubsub, new_router
-from ._peers import ConnectionWatch, Dialer, DialTarget, PeerTable, to_multiaddr
+from ._peers import ConnectionWatch, Dialer, DialTarget, Multiaddr, PeerTable, to_multiaddr
 
 if TYPE_CHECKING:  # trio-typing's stubs (installed with libp2p) shadow trio's own types
     from trio_typing import TaskStatus
@@ -36,6 +38,38 @@ log = logging.getLogger("tdx.network")
 def topic_name(network: str, topic: str) -> str:
     """The gossipsub topic of ``topic`` on ``network``: ``/tdx/{network}/{topic}``."""
     return f"/tdx/{network}/{topic}"
+
+
+def _claim_port(listen: Multiaddr) -> None:
+    """Fail unless the TCP port of ``listen`` is free (port 0 always is).
+
+    py-libp2p listens with SO_REUSEPORT, so a second node on a taken port starts without an
+    error and the kernel splits incoming connections between the two. A bind without
+    SO_REUSEPORT fails on a port anyone listens on, which is the check made here.
+    """
+    parts = str(listen).strip("/").split("/")
+    if len(parts) < 4 or parts[0] not in ("ip4", "ip6") or parts[2] != "tcp":
+        raise ValueError(f"listen on /ip4/HOST/tcp/PORT or /ip6/HOST/tcp/PORT, not {listen}")
+    if int(parts[3]) == 0:
+        return
+    family = socket.AF_INET6 if parts[0] == "ip6" else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # allow TIME_WAIT
+        probe.bind((parts[1], int(parts[3])))
+
+
+async def _never_dial() -> None:
+    return None
+
+
+def _without_auto_dial(host: IHost) -> None:
+    """Turn off the swarm's auto-connector, which dials any peer in the peerstore to reach
+    a connection count (50 by default): here the ``Dialer`` alone decides whom to dial, so
+    a member ``disconnect`` closed is not dialled again behind its back."""
+    connector = getattr(host.get_network(), "auto_connector", None)
+    if connector is None:
+        raise RuntimeError("this py-libp2p has no swarm auto-connector; check _without_auto_dial")
+    setattr(connector, "maybe_connect", _never_dial)  # noqa: B010
 
 
 class MeshHost:
@@ -91,7 +125,12 @@ class MeshHost:
             sec_opt={NOISE_PROTOCOL_ID: MemberNoise(self._key_pair, self._is_member)},
             muxer_opt={TProtocol(YAMUX_PROTOCOL_ID): Yamux},
             listen_addrs=[self._listen],
+            connection_config=ConnectionConfig(
+                min_connections=0, low_watermark=0, dial_timeout=self._limits.dial_timeout
+            ),
         )
+        _without_auto_dial(host)
+        _claim_port(self._listen)
         router = new_router()
         pubsub = MemberPubsub(
             host,
@@ -113,10 +152,12 @@ class MeshHost:
                 background_trio_service(pubsub),
                 background_trio_service(router),
             ):
+                self.addresses = [str(address) for address in host.get_addrs()]
+                if not self.addresses:  # py-libp2p logs a failed listen and carries on
+                    raise OSError(f"could not listen on {self._listen}")
                 await pubsub.wait_until_ready()
                 for topic in self._topics:
                     await pubsub.subscribe(topic)
-                self.addresses = [str(address) for address in host.get_addrs()]
                 async with trio.open_nursery() as nursery:
                     self._nursery = nursery
                     for target in self._bootstrap:

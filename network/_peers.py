@@ -9,11 +9,11 @@ import socket
 import threading
 from dataclasses import dataclass, field
 
-import multiaddr  # type: ignore[import-untyped]
 import trio
 from libp2p.abc import IHost, INetConn, INetStream, INetwork, INotifee
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo
+from multiaddr import Multiaddr as Multiaddr  # type: ignore[import-untyped]  # untyped
 
 from ._config import MeshLimits, MeshPeer
 from ._gate import MemberCheck, is_member_id
@@ -27,10 +27,10 @@ WATCH_INTERVAL = 1.0
 _DNS = {"dns": socket.AF_UNSPEC, "dns4": socket.AF_INET, "dns6": socket.AF_INET6}
 
 
-def to_multiaddr(address: str) -> multiaddr.Multiaddr:
+def to_multiaddr(address: str) -> Multiaddr:
     """Parse a multiaddr; ``ValueError`` if it is not one."""
     try:
-        return multiaddr.Multiaddr(address)
+        return Multiaddr(address)
     except Exception as error:  # multiaddr raises several unrelated types
         raise ValueError(f"{address!r} is not a multiaddr: {error}") from error
 
@@ -59,21 +59,21 @@ def parse_target(address: str) -> DialTarget:
     return DialTarget(peer_id, public_key, address)
 
 
-async def resolve(address: str) -> list[multiaddr.Multiaddr]:
+async def resolve(address: str) -> list[Multiaddr]:
     """The dialable addresses of ``address``: a DNS name becomes its ``/ip4`` or ``/ip6``
     addresses (py-libp2p 0.8.1 cannot dial ``/dns4/localhost``). Resolution borrows one of
     trio's worker threads, which ends after 10 s idle."""
     parts = address.strip("/").split("/")
     if parts[0] not in _DNS:
-        return [multiaddr.Multiaddr(address)]
+        return [Multiaddr(address)]
     infos = await trio.socket.getaddrinfo(
         parts[1], int(parts[3]), family=_DNS[parts[0]], type=socket.SOCK_STREAM
     )
     rest = "/".join(parts[2:])
-    found: list[multiaddr.Multiaddr] = []
+    found: list[Multiaddr] = []
     for family, _, _, _, sockaddr in infos:
         proto = "ip6" if family == socket.AF_INET6 else "ip4"
-        candidate = multiaddr.Multiaddr(f"/{proto}/{sockaddr[0]}/{rest}")
+        candidate = Multiaddr(f"/{proto}/{sockaddr[0]}/{rest}")
         if candidate not in found:
             found.append(candidate)
     return found
@@ -239,8 +239,8 @@ class ConnectionWatch(INotifee):
     async def closed_stream(self, network: INetwork, stream: INetStream) -> None:
         return None
 
-    async def listen(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
+    async def listen(self, network: INetwork, multiaddr: Multiaddr) -> None:
         return None
 
-    async def listen_close(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
+    async def listen_close(self, network: INetwork, multiaddr: Multiaddr) -> None:
         return None
