@@ -337,6 +337,10 @@ def query(ucr: str | None, kind: str | None, issuer: str | None, limit: int, nod
           as_json: bool) -> None:
     """List documents by UCR, kind or issuer (all that are given must match), oldest first.
 
+    With --ucr it tells a consignment's story: every document with that UCR and the
+    notices its application raised (IP-rights alert matches, AEO flags, temperature
+    excursions, broken seals). `tdx doc story --ucr` adds the consignment's state.
+
     \b
     Example:
       tdx doc query --ucr 4DE123456789-INV-2026-0001
@@ -354,9 +358,14 @@ def query(ucr: str | None, kind: str | None, issuer: str | None, limit: int, nod
         if not rows:
             output.line("no documents match")
             return
-        output.table(None, ["height", "document id", "kind", "issuer", "ucr", "result"],
+        # With --ucr this is the consignment's whole story: its declarations, invoices,
+        # certificates and their actions, shipment events, and what applying them raised
+        # (alert matches, AEO flags, temperature excursions, broken seals) as notices.
+        output.table(None, ["height", "document id", "kind", "issuer", "ucr", "result",
+                            "notices"],
                      ([r["receipt"]["height"], r["document_id"], r["kind"], r["issuer"],
-                       r["ucr"], result_text(rec.receipt.result)]
+                       r["ucr"], result_text(rec.receipt.result),
+                       "; ".join(rec.receipt.result.notices) or "-"]
                       for r, rec in zip(rows, records, strict=True)),
                      no_wrap=["document id"])
 
