@@ -29,6 +29,7 @@ from tdx.sdk import (
 )
 from tdx.v1 import documents_pb2, ledger_pb2_grpc
 
+from .forward import FORWARDED_BY
 from .ledger import AppliedBlock, Ledger
 from .metrics import NodeMetrics
 from .rules import Refusal, check_envelope
@@ -136,8 +137,23 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
     async def SubmitBatch(self, request: ledger_pb2.SubmitBatchRequest,
                           context: grpc.aio.ServicerContext[Any, Any]) -> (
                               ledger_pb2.SubmitBatchResponse):
+        if self._forwarded_by_validator(context) and self._role().get("role") != "leader":
+            # A validator forwards only to the leader it knows; if that is not this node
+            # (any more), say so at once rather than forward again (see forward.py).
+            refusal = ledger_pb2.SubmitOutcome(
+                error_code="UNAVAILABLE",
+                error_message="this node is not the leader (any more); retry")
+            return ledger_pb2.SubmitBatchResponse(
+                outcomes=[refusal for _ in request.envelopes])
         outcomes = await asyncio.gather(*(self._outcome(e) for e in request.envelopes))
         return ledger_pb2.SubmitBatchResponse(outcomes=outcomes)
+
+    def _forwarded_by_validator(self, context: grpc.aio.ServicerContext[Any, Any]) -> bool:
+        for key, value in context.invocation_metadata() or ():
+            if key == FORWARDED_BY:
+                member = self.ledger.member(str(value))
+                return member is not None and member.validator
+        return False
 
     async def _outcome(self, envelope: documents_pb2.Envelope) -> ledger_pb2.SubmitOutcome:
         try:

@@ -16,6 +16,7 @@ import hashlib
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -26,6 +27,7 @@ from tdx.consensus import (
     Config,
     ConfState,
     EntryType,
+    MessageType,
     ProposalDroppedError,
     RaftMessage,
     RawNode,
@@ -35,7 +37,14 @@ from tdx.consensus import (
     Status,
     decode_conf_change,
 )
-from tdx.sdk import AsyncClient, TdxError, ledger_pb2
+from tdx.sdk import (
+    AsyncClient,
+    TdxError,
+    block_hash,
+    count_valid_signatures,
+    ledger_pb2,
+    quorum,
+)
 from tdx.v1 import documents_pb2
 
 from .forward import Forwarder
@@ -56,6 +65,14 @@ COMPACT_EVERY = 10_000
 PENDING_SIGNATURE_HEIGHTS = 10_000
 RECONCILE_SECONDS = 0.5
 CAUGHT_UP_ENTRIES = 100
+MAX_APPLY_BYTES_PER_READY = 4 * 1024 * 1024
+MAX_LOG_BYTES = 128 * 1024 * 1024
+RECENT_BLOCKS = 20_000
+SIGNATURE_HORIZON = 1_000
+REPAIR_SECONDS = 2.0
+REPAIR_BATCH = 20
+LOCAL_ONLY = frozenset({MessageType.PROPOSE, MessageType.READ_INDEX,
+                        MessageType.TRANSFER_LEADER})
 
 
 def voter_change(status: Status, validators: set[str]) -> ConfChange | None:
@@ -96,7 +113,14 @@ class RaftDriver:
         config = Config(id=member_id, election_tick=ELECTION_TICKS,
                         heartbeat_tick=HEARTBEAT_TICKS, pre_vote=True, check_quorum=True,
                         max_size_per_msg=2 * 1024 * 1024, max_inflight_msgs=64,
-                        rng=random.Random(seed), applied=ledger.applied_index)
+                        max_committed_size_per_ready=MAX_APPLY_BYTES_PER_READY,
+                        # Submissions reach the leader through its API; a peer may not
+                        # propose through Raft (that would bypass the API's checks).
+                        disable_proposal_forwarding=True,
+                        rng=random.Random(seed),
+                        # After a power loss the commit index (written without fsync) may
+                        # trail the applied index; never claim more than was committed.
+                        applied=min(ledger.applied_index, raft.hard_state.commit))
         self.node = RawNode(config, raft)
         self.transport = transport_factory(self)
         self.leader = ""
@@ -105,33 +129,67 @@ class RaftDriver:
         self._signatures: dict[int, list[ledger_pb2.BlockSignature]] = {}
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._forwarder = Forwarder(self._leader_address)
+        self._forwarder = Forwarder(self._leader_address, member_id)
         self._next_reconcile = 0.0
+        self._fetch_clients: dict[str, AsyncClient] = {}
+        self._recent: deque[tuple[int, int, bytes]] = deque(maxlen=RECENT_BLOCKS)
+        self._uncertified: dict[int, float] = {}
+        self.on_fatal: Callable[[BaseException], None] = lambda exc: None
 
     # -- inputs --------------------------------------------------------------------------
 
     def deliver(self, sender: str, messages: list[RaftMessage],
                 signatures: list[Signature]) -> None:
-        """Step messages from a checked peer batch into the core; keep block signatures."""
+        """Step messages from a checked peer batch into the core; keep block signatures.
+
+        Proposals, read requests and transfer requests are local inputs only: a peer that
+        sends them is ignored (it could otherwise append conf changes without governance).
+        """
         for message in messages:
+            if message.type in LOCAL_ONLY:
+                log.warning("ignored %s from peer %s", message.type.name, sender)
+                continue
             self.node.step(message)
+        horizon = self.ledger.height + SIGNATURE_HORIZON
+        per_height = len(self.ledger.validators)
         for height, signature in signatures:
-            if len(self._signatures) < PENDING_SIGNATURE_HEIGHTS or height in self._signatures:
-                self._signatures.setdefault(height, []).append(signature)
+            if height > horizon:
+                continue
+            pending = self._signatures.get(height)
+            if pending is None:
+                if len(self._signatures) >= PENDING_SIGNATURE_HEIGHTS:
+                    continue
+                pending = self._signatures[height] = []
+            if len(pending) < per_height:
+                pending.append(signature)
         self._wake.set()
 
     def start(self) -> None:
         """Start ticking and handling Readies on the running loop."""
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._ticker(), name="raft-tick"),
-                       loop.create_task(self._ready_loop(), name="raft-ready")]
+                       loop.create_task(self._ready_loop(), name="raft-ready"),
+                       loop.create_task(self._repair_signatures(), name="raft-certify")]
+        for task in self._tasks:
+            task.add_done_callback(self._task_done)
         if len(self.ledger.validators) == 1:
             self.node.campaign()
             self._wake.set()
 
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        """Crash-only: a driver task that fails stops the node rather than limp on."""
+        if task.cancelled() or task.exception() is None:
+            return
+        exc = task.exception()
+        assert exc is not None
+        log.critical("%s failed; stopping the node: %s: %s", task.get_name(),
+                     type(exc).__name__, exc, exc_info=exc)
+        self.on_fatal(exc)
+
     async def stop(self) -> None:
         """Stop the loops, the transport and the forwarder."""
         for task in self._tasks:
+            task.remove_done_callback(self._task_done)
             task.cancel()
         for task in self._tasks:
             try:
@@ -140,8 +198,12 @@ class RaftDriver:
                 pass
             except Exception:
                 log.exception("raft task failed")
-        await self.transport.close()
-        await self._forwarder.close()
+        try:
+            await self.transport.close()
+        finally:
+            await self._forwarder.close()
+            for client in self._fetch_clients.values():
+                await client.aclose()
         for future in self._proposals.values():
             if not future.done():
                 future.set_exception(Refusal("UNAVAILABLE", "node.stopping",
@@ -192,6 +254,10 @@ class RaftDriver:
 
     async def _ready_loop(self) -> None:
         loop = asyncio.get_running_loop()
+        snapshot = self.raft.snapshot()
+        if snapshot.metadata.index > self.ledger.applied_index:
+            # A snapshot install was interrupted (crash or stop): finish it first.
+            await self._install(snapshot, loop)
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -211,9 +277,10 @@ class RaftDriver:
         vote_changed = ready.hard_state is not None and (
             ready.hard_state.term != before.term or ready.hard_state.vote != before.vote)
         # As etcd's server does: a leader may send its appends while it writes the same
-        # entries to its own disk (it counts itself toward a quorum only after ``advance``);
-        # a follower acknowledges only what is on disk, and nobody sends a message of a new
-        # term or vote before that is on disk.
+        # entries to its own disk. The core counts the leader's own copy when it appends,
+        # but a commit that relies on it can only appear in a later Ready, which is taken
+        # after this one is on disk. A follower acknowledges only what is on disk, and
+        # nobody sends a message of a new term or vote before that is on disk.
         send_first = self.role is StateRole.LEADER and not vote_changed and (
             ready.snapshot is None)
         if send_first:
@@ -226,13 +293,24 @@ class RaftDriver:
             await self._install(ready.snapshot, loop)
         if not send_first:
             self.transport.send(ready.messages)
+        if ready.committed_entries and (
+            ready.committed_entries[0].index > self.ledger.applied_index + 1
+        ):
+            raise LedgerMismatch(
+                f"committed entry {ready.committed_entries[0].index} does not follow the "
+                f"ledger's applied entry {self.ledger.applied_index}")
         for entry in ready.committed_entries:
             if entry.type is EntryType.CONF_CHANGE:
-                change = decode_conf_change(entry.data)
-                conf = self.node.apply_conf_change(change)
-                log.info("membership change applied: %s %s -> voters %s learners %s",
-                         change.type.name, change.node_id, list(conf.voters),
-                         list(conf.learners))
+                try:
+                    change = decode_conf_change(entry.data)
+                except ValueError:
+                    # The core appended it as a no-op; so does the host.
+                    log.error("entry %d is an undecodable conf change; skipped", entry.index)
+                else:
+                    conf = self.node.apply_conf_change(change)
+                    log.info("membership change applied: %s %s -> voters %s learners %s",
+                             change.type.name, change.node_id, list(conf.voters),
+                             list(conf.learners))
                 await loop.run_in_executor(self._executor, self.ledger.mark_applied,
                                            entry.index)
                 continue
@@ -258,6 +336,9 @@ class RaftDriver:
                    None)
         if own is not None:
             self.transport.broadcast_signature(applied.height, own)
+        self._recent.append((applied.raft_index, applied.height, applied.hash))
+        if len(applied.block.signatures) < quorum(len(self.ledger.validators)):
+            self._uncertified[applied.height] = time.monotonic()
         self._on_applied(applied)
 
     async def _certify(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -268,8 +349,29 @@ class RaftDriver:
             await loop.run_in_executor(self._executor, self._merge_signatures, ready)
 
     def _merge_signatures(self, by_height: dict[int, list[ledger_pb2.BlockSignature]]) -> None:
+        needed = quorum(len(self.ledger.validators))
         for height, signatures in by_height.items():
-            self.ledger.add_signatures(height, signatures)
+            if self.ledger.add_signatures(height, signatures) >= needed:
+                self._uncertified.pop(height, None)
+
+    async def _repair_signatures(self) -> None:
+        """Collect the signatures of blocks that stayed uncertified here (a signature sent
+        while this node was paused or cut off is not sent again) from a peer's copy."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(REPAIR_SECONDS)
+            now = time.monotonic()
+            due = sorted(h for h, since in self._uncertified.items()
+                         if now - since > REPAIR_SECONDS)[:REPAIR_BATCH]
+            for height in due:
+                block = await self._fetch(height)
+                if block is None:
+                    break
+                await loop.run_in_executor(self._executor, self._merge_signatures,
+                                           {height: list(block.signatures)})
+                self._uncertified[height] = now
+            for height in [h for h in self._uncertified if h < self.ledger.height - 10_000]:
+                del self._uncertified[height]
 
     # -- membership ----------------------------------------------------------------------
 
@@ -300,18 +402,31 @@ class RaftDriver:
     # -- snapshots -----------------------------------------------------------------------
 
     async def _maybe_compact(self, applied_index: int, loop: asyncio.AbstractEventLoop) -> None:
-        if applied_index - self.raft.first_index() < self.compact_every:
+        """Compact the Raft log when it holds too many entries or bytes, keeping a tail.
+
+        The snapshot point is the last applied block at least ``compact_every // 2`` entries
+        (or half the byte budget) back, so that a follower a little behind still gets
+        entries rather than a snapshot.
+        """
+        retained = applied_index - self.raft.first_index()
+        if retained < self.compact_every and self.raft.retained_bytes < MAX_LOG_BYTES:
             return
-        index = self.ledger.applied_index
+        keep = self.compact_every // 2
+        if self.raft.retained_bytes >= MAX_LOG_BYTES:
+            keep = min(keep, max(0, retained // 2))
+        point = next(((i, h, d) for i, h, d in reversed(self._recent)
+                      if i <= applied_index - keep), None)
+        if point is None or point[0] < self.raft.first_index():
+            return
+        index, height, digest = point
         term = self.raft.term(index)
         conf: ConfState = self.node.raft.conf_state_at(index)
-        data = ledger_pb2.LedgerSnapshot(height=self.ledger.height,
-                                         block_hash=self.ledger.last_hash,
+        data = ledger_pb2.LedgerSnapshot(height=height, block_hash=digest,
                                          raft_index=index).SerializeToString()
         items = self.raft.compact(index, term, conf, data)
         if items:
             await loop.run_in_executor(self._executor, lambda: self.store.write(items))
-            log.info("compacted the Raft log up to %d (block %d)", index, self.ledger.height)
+            log.info("compacted the Raft log up to %d (block %d)", index, height)
 
     async def _install(self, snapshot: Snapshot, loop: asyncio.AbstractEventLoop) -> None:
         """Catch up to a snapshot from the leader by fetching and re-applying its blocks."""
@@ -321,6 +436,13 @@ class RaftDriver:
             fetched = await self._fetch(self.ledger.height + 1)
             if fetched is None:
                 await asyncio.sleep(0.5)
+                continue
+            validators = self.ledger.validators
+            signed = count_valid_signatures(block_hash(fetched.header),
+                                            list(fetched.signatures), validators)
+            if signed < quorum(len(validators)):
+                # Only a block that a majority signed is taken from a peer.
+                await asyncio.sleep(0.2)
                 continue
             try:
                 applied = await loop.run_in_executor(self._executor, self.ledger.replay,
@@ -337,12 +459,16 @@ class RaftDriver:
                                    snapshot.metadata.index)
 
     async def _fetch(self, height: int) -> ledger_pb2.Block | None:
+        """Block ``height`` from the first validator that has it."""
         for validator in self.ledger.validators:
             if validator.id == self.member_id or not validator.api_address:
                 continue
+            client = self._fetch_clients.get(validator.api_address)
+            if client is None:
+                client = AsyncClient(validator.api_address, timeout=10)
+                self._fetch_clients[validator.api_address] = client
             try:
-                async with AsyncClient(validator.api_address, timeout=10) as client:
-                    return await client.get_block(height)
+                return await client.get_block(height)
             except TdxError:
                 continue
         return None

@@ -43,7 +43,7 @@ class Follower:
     """Keeps an observer's ledger in step with the validators."""
 
     def __init__(self, ledger: Ledger, executor: ThreadPoolExecutor,
-                 on_applied: Callable[[AppliedBlock], None]) -> None:
+                 on_applied: Callable[[AppliedBlock], None], member_id: str) -> None:
         self.ledger = ledger
         self._executor = executor
         self._on_applied = on_applied
@@ -54,7 +54,7 @@ class Follower:
         self.leader = ""
         self.term = 0
         self.source_height = 0
-        self._forwarder = Forwarder(self._any_validator)
+        self._forwarder = Forwarder(self._any_validator, member_id)
 
     async def order(self, envelopes: list[documents_pb2.Envelope]) -> dict[str, Outcome]:
         """Submissions at an observer are forwarded to a validator."""

@@ -23,17 +23,29 @@ FORWARD_TIMEOUT = 15.0
 LEADER_WAIT = 5.0
 
 
-class Forwarder:
-    """Forwards batches to the address ``target()`` names (None: no target known yet)."""
+FORWARDED_BY = "tdx-forwarded-by"
+"""Call metadata naming the member whose node forwarded the call."""
 
-    def __init__(self, target: Callable[[], str | None]) -> None:
+
+class Forwarder:
+    """Forwards batches to the address ``target()`` names (None: no target known yet).
+
+    Calls carry ``FORWARDED_BY`` metadata with this node's member id, so that a validator
+    that is not the leader answers a validator's forward at once instead of forwarding it
+    on (two nodes forwarding to each other across a leader change would wait on each
+    other until the timeout).
+    """
+
+    def __init__(self, target: Callable[[], str | None], member_id: str) -> None:
         self._target = target
+        self._member_id = member_id
         self._clients: dict[str, AsyncClient] = {}
 
     def _client(self, address: str) -> AsyncClient:
         client = self._clients.get(address)
         if client is None:
-            client = AsyncClient(address, timeout=FORWARD_TIMEOUT)
+            client = AsyncClient(address, timeout=FORWARD_TIMEOUT,
+                                 metadata=[(FORWARDED_BY, self._member_id)])
             self._clients[address] = client
         return client
 
@@ -51,7 +63,9 @@ class Forwarder:
                 except ApiError as exc:
                     raise Refusal(exc.code, "forward.failed", exc.message) from None
                 else:
-                    return _outcomes(envelopes, outcomes)
+                    if not all(isinstance(o, Unavailable) for o in outcomes):
+                        return _outcomes(envelopes, outcomes)
+                    log.info("%s is not the leader (any more); retrying", address)
             if loop.time() >= deadline:
                 raise Refusal("UNAVAILABLE", "cluster.no_leader",
                               "no leader is reachable right now; retry shortly")

@@ -338,6 +338,15 @@ class Ledger:
                 except Refusal:
                     batch.rollback()
                     raise
+                except EFFECT_BUGS as exc:
+                    # A deterministic failure of the rules on this document: every node
+                    # meets it the same way, so reject the document rather than halt the
+                    # chain on it. I/O and other errors still stop the node.
+                    batch.rollback()
+                    log.exception("effect for %s failed on %s", checked.kind, doc_id)
+                    raise Refusal("INTERNAL", "effect.failed",
+                                  f"{checked.kind} could not be applied: "
+                                  f"{type(exc).__name__}") from None
                 batch.release()
                 self._membership_changed |= context.membership_changed
         except Refusal as refusal:
@@ -359,6 +368,10 @@ class Ledger:
         """The height of the block with hash ``digest``, or None."""
         raw = self.store.get(Prefix.BLOCK_HASH + digest)
         return None if raw is None else from_u64(raw)
+
+
+EFFECT_BUGS = (ValueError, KeyError, TypeError, AttributeError, IndexError, ArithmeticError,
+               DecodeError)
 
 
 class LedgerMismatch(Exception):

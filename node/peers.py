@@ -35,6 +35,7 @@ from .raftwire import message_from_pb, message_to_pb
 log = logging.getLogger("tdx.node.peers")
 
 MAX_QUEUE = 10_000
+MAX_SIGNATURES = 1_000
 MAX_BATCH_BYTES = 3 * 1024 * 1024
 SEND_TIMEOUT = 3.0
 CLOCK_SKEW_MS = 120_000
@@ -82,6 +83,9 @@ class PeerTransport:
         self._last_seen: dict[str, int] = {}
         self.isolated = False
         self._closed = False
+        # Batches sent before this process started are stale: refusing them closes the
+        # window in which captured batches could be replayed after a restart.
+        self._started_ms = int(time.time() * 1000)
 
     # -- sending -------------------------------------------------------------------------
 
@@ -121,7 +125,7 @@ class PeerTransport:
             peer = self._peer(validator.id)
             if peer is not None:
                 peer.signatures.append((height, signature))
-                del peer.signatures[:-1000]
+                del peer.signatures[:-MAX_SIGNATURES]
                 peer.wake.set()
 
     async def _sender(self, peer: _Peer) -> None:
@@ -134,7 +138,14 @@ class PeerTransport:
                 signatures, peer.signatures = peer.signatures, []
                 if self.isolated:
                     continue
-                ok = await self._deliver_batch(peer, messages, signatures)
+                try:
+                    ok = await self._deliver_batch(peer, messages, signatures)
+                except Exception:
+                    log.exception("sending to validator %s failed", peer.member_id)
+                    ok = False
+                if not ok:
+                    # Signatures are not sent twice by anyone else: keep them (bounded).
+                    peer.signatures = (signatures + peer.signatures)[-MAX_SIGNATURES:]
                 for message in messages:
                     if message.type is MessageType.SNAPSHOT:
                         self._snapshot_sent(peer.member_id, not ok)
@@ -219,6 +230,8 @@ class PeerTransport:
                 f"signer {sender.id!r}, this node and network")
         if abs(body.sent_ms - int(time.time() * 1000)) > CLOCK_SKEW_MS:
             return grpc.StatusCode.PERMISSION_DENIED, "batch timestamp is too far from now"
+        if body.sent_ms < self._started_ms:
+            return grpc.StatusCode.PERMISSION_DENIED, "batch was sent before this node started"
         if body.sequence <= self._last_seen.get(sender.id, 0):
             return grpc.StatusCode.PERMISSION_DENIED, "batch sequence was seen before (replay)"
         self._last_seen[sender.id] = body.sequence

@@ -77,6 +77,11 @@ class RaftStore:
         """The latest snapshot."""
         return self._snapshot
 
+    @property
+    def retained_bytes(self) -> int:
+        """Bytes of entry data in the retained log (held in memory too)."""
+        return sum(len(e.data) for e in self._entries)
+
     # -- writes, by the driver ------------------------------------------------------------
 
     @property

@@ -67,7 +67,7 @@ class VerifiedEnvelopes:
     afresh.
     """
 
-    def __init__(self, capacity: int = 200_000) -> None:
+    def __init__(self, capacity: int = 50_000) -> None:
         self.capacity = capacity
         self._seen: OrderedDict[bytes, tuple[documents_pb2.DocumentBody, str]] = OrderedDict()
 

@@ -78,6 +78,7 @@ class Node:
             self.store.close()
             raise
         self.server: grpc.aio.Server | None = None
+        self._fatal: BaseException | None = None
         # Tuning knobs, from the environment so that tests and operators can set them.
         self.compact_every = int(os.environ.get("TDX_RAFT_COMPACT_EVERY", COMPACT_EVERY))
         self.max_pending = int(os.environ.get("TDX_MAX_PENDING", MAX_PENDING))
@@ -108,8 +109,10 @@ class Node:
                                 on_applied=applied_queue.put_nowait, executor=executor,
                                 compact_every=self.compact_every)
             order, role = driver.order, driver.status
+            driver.on_fatal = self._fail
         else:
-            follower = Follower(self.ledger, executor, applied_queue.put_nowait)
+            follower = Follower(self.ledger, executor, applied_queue.put_nowait,
+                                self.identity.member_id)
             order, role = follower.order, follower.status
         sequencer = Sequencer(order, max_pending=self.max_pending)
         servicer = LedgerServicer(self.ledger, sequencer, self.identity.member_id, role)
@@ -193,6 +196,14 @@ class Node:
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2):
                 loop.remove_signal_handler(sig)
             log.info("stopped at height %d", self.ledger.height)
+        if self._fatal is not None:
+            raise NodeError(f"stopped after an internal failure: "
+                            f"{type(self._fatal).__name__}: {self._fatal}")
+
+    def _fail(self, exc: BaseException) -> None:
+        """Stop the node after an internal failure; ``run`` then raises NodeError."""
+        self._fatal = exc
+        self._stopped.set()
 
     @staticmethod
     def _isolate(transport: PeerTransport, isolated: bool) -> None:

@@ -68,11 +68,13 @@ def batches(envelopes: Sequence[documents_pb2.Envelope]) -> Iterator[list[docume
 class _ClientBase:
     """What both clients share: the target, request building and answer decoding."""
 
-    def __init__(self, target: str, timeout: float) -> None:
+    def __init__(self, target: str, timeout: float,
+                 metadata: Sequence[tuple[str, str]] = ()) -> None:
         if not target or ":" not in target:
             raise ValueError(f"node address {target!r} must be HOST:PORT")
         self.target = target
         self.timeout = timeout
+        self.metadata = tuple(metadata)
 
     @staticmethod
     def _receipt_or_raise(receipt: ledger_pb2.Receipt) -> ledger_pb2.Receipt:
@@ -111,8 +113,9 @@ class Client(_ClientBase):
     """
 
     def __init__(self, target: str, *, timeout: float = DEFAULT_TIMEOUT,
-                 channel: grpc.Channel | None = None) -> None:
-        super().__init__(target, timeout)
+                 channel: grpc.Channel | None = None,
+                 metadata: Sequence[tuple[str, str]] = ()) -> None:
+        super().__init__(target, timeout, metadata)
         self._channel = channel or grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
         self._stub = ledger_pb2_grpc.LedgerServiceStub(self._channel)
 
@@ -128,7 +131,8 @@ class Client(_ClientBase):
 
     def _call(self, method: Any, request: Any, timeout: float | None = None) -> Any:
         try:
-            return method(request, timeout=timeout or self.timeout)
+            return method(request, timeout=timeout or self.timeout,
+                          metadata=self.metadata or None)
         except grpc.RpcError as exc:
             raise error_from_rpc(exc) from None
 
@@ -241,8 +245,9 @@ class AsyncClient(_ClientBase):
     """
 
     def __init__(self, target: str, *, timeout: float = DEFAULT_TIMEOUT,
-                 channel: grpc.aio.Channel | None = None) -> None:
-        super().__init__(target, timeout)
+                 channel: grpc.aio.Channel | None = None,
+                 metadata: Sequence[tuple[str, str]] = ()) -> None:
+        super().__init__(target, timeout, metadata)
         self._channel = channel or grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
         self._stub = ledger_pb2_grpc.LedgerServiceStub(self._channel)
 
@@ -259,7 +264,8 @@ class AsyncClient(_ClientBase):
 
     async def _call(self, method: Any, request: Any) -> Any:
         try:
-            return await method(request, timeout=self.timeout)
+            return await method(request, timeout=self.timeout,
+                                metadata=self.metadata or None)
         except grpc.aio.AioRpcError as exc:
             raise error_from_rpc(exc) from None
 

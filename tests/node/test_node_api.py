@@ -12,6 +12,7 @@ import pytest
 from node_factories import proposal, sealed, signer
 from sdk_factories import body_of, identity, make_genesis
 from tdx.node.api import LedgerServicer
+from tdx.node.forward import FORWARDED_BY
 from tdx.node.ledger import Ledger
 from tdx.node.sequencer import Outcome, Sequencer
 from tdx.sdk import (
@@ -36,10 +37,17 @@ class Aborted(Exception):
 
 
 class FakeContext:
-    """The one ServicerContext call the servicer makes: abort with a rich status."""
+    """The ServicerContext calls the servicer makes: abort with a rich status, and read
+    the call's metadata (a client's call carries none)."""
+
+    def __init__(self, metadata: tuple[tuple[str, str], ...] = ()) -> None:
+        self._metadata = metadata
 
     async def abort_with_status(self, status: grpc.Status) -> None:
         raise Aborted(status)
+
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        return self._metadata
 
 
 class StatusError(grpc.RpcError):
@@ -199,5 +207,23 @@ def test_query_pages_through_a_consignment_in_ledger_order(ledger: Ledger) -> No
         err = await api_error(servicer.Query, ledger_pb2.QueryRequest(ucr=ucr,
                                                                      page_token="zz"))
         assert isinstance(err, InvalidArgument)
+
+    run(ledger, scenario)
+
+
+def test_a_forward_from_a_validator_to_a_non_leader_is_refused_at_once(ledger: Ledger) -> None:
+    """Two validators forwarding to each other across a leader change would each wait on
+    the other's call; a validator's forward that reaches a node that does not lead is
+    answered UNAVAILABLE at once, and nothing is ordered."""
+    envelopes = [sealed("invoice", i) for i in range(2)]
+
+    async def scenario(servicer: LedgerServicer) -> None:
+        request = ledger_pb2.SubmitBatchRequest(envelopes=envelopes)
+        forwarded = await servicer.SubmitBatch(
+            request, FakeContext(((FORWARDED_BY, "de-customs"),)))  # type: ignore[arg-type]
+        assert [o.error_code for o in forwarded.outcomes] == ["UNAVAILABLE"] * 2
+        assert ledger.documents == 0
+        direct = await call(servicer.SubmitBatch, request)
+        assert [o.error_code for o in direct.outcomes] == ["", ""]
 
     run(ledger, scenario)
