@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 from mesh_harness import (
@@ -171,5 +172,27 @@ def test_publish_refuses_unknown_topics_and_a_stopped_mesh() -> None:
             await a.mesh.stop()
             with pytest.raises(MeshClosed):
                 await a.mesh.publish("alerts", b"x")
+
+    run(main)
+
+
+def test_messages_beyond_the_pending_limit_are_dropped_while_the_loop_is_busy() -> None:
+    async def main() -> None:
+        async with cluster() as c:
+            b = await c.start(
+                1, Members([0, 1]), limits=dataclasses.replace(TEST_LIMITS, pending_deliveries=10)
+            )
+            # What the mesh thread does for each admitted message, 50 times while the
+            # loop cannot run a callback (it is running this test):
+            topic = "/tdx/tdx-test/alerts"
+            for i in range(50):
+                b.mesh._deliver(topic, b"while busy %d" % i, public_key(0))
+            assert b.inbox.messages == []
+            await b.inbox.wait_for(10)
+            await asyncio.sleep(0.1)
+            assert b.inbox.data() == [b"while busy %d" % i for i in range(10)]
+            assert (b.mesh.stats()["dropped"], b.mesh.stats()["delivered"]) == (40, 10)
+            b.mesh._deliver(topic, b"after", public_key(0))  # room again
+            await b.inbox.wait_for(11)
 
     run(main)
