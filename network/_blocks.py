@@ -31,6 +31,7 @@ from tdx.v1 import mesh_pb2
 
 from ._config import MeshLimits
 from ._errors import FetchFailed, PeerUnavailable
+from ._gate import MemberCheck, is_member_id
 
 log = logging.getLogger("tdx.network")
 
@@ -71,14 +72,20 @@ def clip(start: int, end: int, limits: MeshLimits) -> int:
 class BlockServer:
     """The serving side: answers each request stream with the blocks ``serve`` reads."""
 
-    def __init__(self, serve: Serve | None, limits: MeshLimits) -> None:
+    def __init__(self, serve: Serve | None, limits: MeshLimits, is_member: MemberCheck) -> None:
         self._serve = serve
         self._limits = limits
+        self._is_member = is_member
         self._in_progress: defaultdict[ID, int] = defaultdict(int)
 
     async def handle(self, stream: INetStream) -> None:
         """The stream handler: read one request, write one answer, close."""
         peer_id = stream.muxed_conn.peer_id
+        if not is_member_id(self._is_member, peer_id):  # removed since it connected
+            log.warning("refused a block request from %s: not a member", peer_id)
+            with contextlib.suppress(Exception):
+                await stream.reset()
+            return
         try:
             with trio.fail_after(self._limits.fetch_timeout):  # the client waits no longer
                 frame = await read_varint_prefixed_bytes_limited(stream, REQUEST_LIMIT)

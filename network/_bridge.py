@@ -87,6 +87,7 @@ class TrioThread:
         self._calls: set[_Call] = set()
         self._finished: asyncio.Future[None] | None = None
         self._failure: BaseException | None = None
+        self._started = False  # written on the trio thread once main has started
 
     @property
     def running(self) -> bool:
@@ -128,9 +129,9 @@ class TrioThread:
         """Stop the trio loop and join its thread. Safe to call more than once."""
         if self._thread is None or self._finished is None:
             return
-        if not self._finished.done():
-            self._submit(self._begin_stop)
-            await asyncio.shield(self._finished)
+        while not self._finished.done() and not self._submit(self._begin_stop):
+            await asyncio.sleep(0.01)  # trio has not handed out its token yet, or just ended
+        await asyncio.shield(self._finished)
         self._thread.join()
 
     async def call(self, fn: Callable[[Unpack[Ts]], Awaitable[T]], *args: *Ts) -> T:
@@ -169,7 +170,12 @@ class TrioThread:
                 token.run_sync_soon(done.set)
 
         def launch() -> None:  # on the asyncio thread
-            task: asyncio.Future[T] = asyncio.ensure_future(fn(*args))
+            task: asyncio.Future[T]
+            try:
+                task = asyncio.ensure_future(fn(*args))
+            except Exception as error:  # fn raised before it returned an awaitable
+                task = loop.create_future()
+                task.set_exception(error)
             box["task"] = task
             task.add_done_callback(finished)
 
@@ -194,7 +200,7 @@ class TrioThread:
         except BaseException as caught:  # reported to asyncio below, never lost
             error = _single(caught)
             self._failure = error
-            if started.done():
+            if self._started:
                 log.error("mesh thread %s failed", self._name, exc_info=error)
         finally:
             self._answer(started, error=error or MeshClosed("the mesh stopped while starting"))
@@ -207,6 +213,7 @@ class TrioThread:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             await nursery.start(main, self._stopping)
+            self._started = True
             self._answer(started)
 
     def _begin_stop(self) -> None:

@@ -104,7 +104,7 @@ class MeshHost:
         self._topics: Mapping[str, int] = {
             topic_name(network, name): size for name, size in limits.topics.items()
         }
-        self._server = BlockServer(serve, limits)
+        self._server = BlockServer(serve, limits, is_member)
         self._nursery: trio.Nursery | None = None
         self._host: IHost | None = None
         self._pubsub: MemberPubsub | None = None

@@ -208,8 +208,8 @@ class Mesh:
 
     async def add_peer(self, address: str) -> None:
         """Keep a connection to the member at ``address`` (a bootstrap-style multiaddr),
-        as for a member admitted after start. A new address for a known peer replaces
-        the old one."""
+        as for a member admitted after start: it is dialled at once, then kept like a
+        bootstrap peer. A new address for a known peer replaces the old one."""
         target = parse_target(address)
         if str(target.peer_id) == self._peer_id:
             return

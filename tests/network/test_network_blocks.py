@@ -259,3 +259,19 @@ async def install_answer(server: Node, frame: bytes) -> None:
         host._host.set_stream_handler(host._protocol, handler)  # type: ignore[union-attr]
 
     await server.mesh._bridge.call(install)
+
+
+def test_a_member_removed_since_it_connected_gets_no_blocks() -> None:
+    async def main() -> None:
+        server_members = Members([0, 1])
+        async with cluster() as c:
+            server = await c.start(0, server_members, serve=Store(chain(5)))
+            client = await c.start(1, Members([0, 1]), bootstrap=server.mesh.addresses)
+            await connected((server, client))
+            assert len(await client.mesh.fetch_blocks(server.key, 0, 5)) == 5
+            server_members.remove(1)  # applied, but no disconnect yet
+            with pytest.raises(FetchFailed) as failed:
+                await client.mesh.fetch_blocks(server.key, 0, 5)
+            assert failed.value.reason == "protocol"
+
+    run(main)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Awaitable
 
 import pytest
 import trio
@@ -16,14 +17,22 @@ from trio_typing import TaskStatus
 class Main:
     """A trio main that records where it ran and how it ended."""
 
-    def __init__(self, *, ignore_stopping: bool = False, fail: BaseException | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        ignore_stopping: bool = False,
+        fail: BaseException | None = None,
+        setup: float = 0.0,
+    ) -> None:
         self.ignore_stopping = ignore_stopping
         self.fail = fail
+        self.setup = setup
         self.thread: threading.Thread | None = None
         self.ended = ""
 
     async def __call__(self, stopping: trio.Event, *, task_status: TaskStatus[None]) -> None:
         self.thread = threading.current_thread()
+        await trio.sleep(self.setup)
         if self.fail is not None:
             raise self.fail
         task_status.started()
@@ -93,11 +102,19 @@ def test_exceptions_cross_back_to_the_caller() -> None:
         async def round_trip() -> None:
             await bridge.call_asyncio(asyncio_fails)
 
+        def not_a_coroutine() -> Awaitable[None]:
+            raise ValueError("before any awaitable")
+
+        async def bad_round_trip() -> None:
+            await bridge.call_asyncio(not_a_coroutine)
+
         try:
             with pytest.raises(KeyError, match="on trio"):
                 await bridge.call(fails)
             with pytest.raises(LookupError, match="on asyncio"):
                 await bridge.call(round_trip)
+            with pytest.raises(ValueError, match="before any awaitable"):
+                await bridge.call(bad_round_trip)
             assert bridge.running
         finally:
             await bridge.stop()
@@ -155,6 +172,22 @@ def test_a_main_that_fails_before_it_started_fails_start() -> None:
             await bridge.start(Main(fail=OSError("no port")))
         assert not bridge.running
         assert isinstance(bridge.failure, OSError)
+        assert set(threading.enumerate()) - before == set()
+
+    run(main)
+
+
+@pytest.mark.parametrize("after", [0.0, 0.05])
+def test_cancelling_start_stops_the_thread(after: float) -> None:
+    async def main() -> None:
+        before = set(threading.enumerate())
+        bridge = TrioThread("bridge-test", grace=1.0)
+        starting = asyncio.ensure_future(bridge.start(Main(setup=0.2)))
+        await asyncio.sleep(after)  # before trio runs at all, or while main sets up
+        starting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await starting
+        assert not bridge.running
         assert set(threading.enumerate()) - before == set()
 
     run(main)
