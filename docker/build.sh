@@ -88,19 +88,22 @@ if [ ! -d "$wheels" ]; then
   rm -f "$work"/wheelhouse/tdx-*.whl
   mv "$work/wheelhouse" "$wheels"
 fi
-flock -u 9
-
 context="$work/context"
 mkdir -p "$context/docker/wheels"
-cp "$root/Dockerfile" "$context/"
 cp -l "$wheels"/*.whl "$context/docker/wheels/" 2>/dev/null || cp "$wheels"/*.whl "$context/docker/wheels/"
+touch "$wheels"
+# Keep the three wheelhouses used last (one per pyproject.toml seen).
+ls -1dt "$cache"/wheels-* | tail -n +4 | xargs -r rm -rf
+flock -u 9
+
+cp "$root/Dockerfile" "$context/"
 if ! "$python" -m pip wheel --quiet --no-deps --wheel-dir "$context/docker/wheels" "$src" \
      >"$work/pip.log" 2>&1; then
   tail -n 30 "$work/pip.log" >&2
   die "pip wheel of tdx failed"
 fi
 
-say "building $tag from $base ($(ls "$context/docker/wheels" | wc -l) wheels, no network)"
+say "building $tag from $base ($(find "$context/docker/wheels" -name "*.whl" | wc -l) wheels, no network)"
 # The install stage is tagged while the image builds, then untagged: so nothing dangles.
 stage="$tag-install"
 [[ "$tag" == *:* ]] || stage="$tag:install"

@@ -79,7 +79,7 @@ say "writing the network's files"
 # api NAME: the node's address on this host
 api() { "$py" -c 'import json,sys; print(next(n["api"] for n in json.load(open(sys.argv[1]))["nodes"] if n["name"] == sys.argv[2]))' "$work/manifest.json" "$1"; }
 validators=(validator-1 validator-2 validator-3)
-observer=observer-1
+observer="observer-1"
 
 say "compose up"
 compose up -d >"$work/up.log" 2>&1 || { cat "$work/up.log" >&2; fail "compose up"; }
