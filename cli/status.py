@@ -41,6 +41,11 @@ def status(node: str, as_json: bool) -> None:
             output.table("peers", ["member", "address", "connected", "match index", "lag"],
                          ([p.member_id, p.address, "yes" if p.connected else "no",
                            p.match_index, p.lag] for p in answer.peers))
+        if answer.mesh_peers:
+            output.line()
+            output.table("mesh peers", ["member", "address", "connected"],
+                         ([p.member_id, p.address, "yes" if p.connected else "no"]
+                          for p in answer.mesh_peers), no_wrap=["address"])
 
     output.emit(data, human)
 
@@ -55,4 +60,6 @@ def status_json(answer: ledger_pb2.StatusResponse) -> dict[str, Any]:
         "genesis_hash": answer.genesis_hash.hex(),
         "peers": [{"member_id": p.member_id, "address": p.address, "connected": p.connected,
                    "match_index": p.match_index, "lag": p.lag} for p in answer.peers],
+        "mesh_peers": [{"member_id": p.member_id, "address": p.address,
+                        "connected": p.connected} for p in answer.mesh_peers],
     }

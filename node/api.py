@@ -109,6 +109,14 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
 
     # -- submission ----------------------------------------------------------------------
 
+    async def admit_relayed(self, envelopes: list[documents_pb2.Envelope]) -> None:
+        """Order documents relayed over the mesh; refusals are logged (the relaying node
+        checked them already and waits for their block)."""
+        for outcome in await asyncio.gather(*(self._admit(e) for e in envelopes),
+                                            return_exceptions=True):
+            if isinstance(outcome, Refusal):
+                _log_refusal(outcome, self.metrics)
+
     async def _admit(self, envelope: documents_pb2.Envelope) -> ledger_pb2.Receipt:
         """Check and order one envelope; raise Refusal, or return its receipt."""
         checked_id = document_id(envelope.body)
@@ -304,6 +312,7 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
             last_block_hash=self.ledger.last_hash,
             commit_index=role.get("commit_index", self.ledger.applied_index),
             peers=role.get("peers", []),
+            mesh_peers=role.get("mesh_peers", []),
             documents=self.ledger.documents,
             version=VERSION,
             genesis_hash=genesis_hash(self.ledger.genesis),

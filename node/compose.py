@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tdx.network import peer_id_of
 from tdx.sdk import Identity, genesis_json
 from tdx.v1 import documents_pb2, ledger_pb2
 
@@ -39,6 +40,7 @@ from .process import free_port
 #: The services of docker/compose.yaml, in order; each is also the member id and host name.
 VALIDATORS = ("validator-1", "validator-2", "validator-3")
 OBSERVERS = ("observer-1",)
+P2P_PORT = 7600
 CONTAINER_PORT = 7400
 LISTEN_ADDRESS = f"0.0.0.0:{CONTAINER_PORT}"
 #: The non-root user of the node image (Dockerfile).
@@ -85,6 +87,7 @@ def compose_network(root: Path, *, network: str = "tdx-compose",
             country_code=COUNTRIES[i % len(COUNTRIES)],
             roles=VALIDATOR_ROLES if validator else OBSERVER_ROLES,
             public_key=identity.public_key, api_address=f"{name}:{CONTAINER_PORT}",
+            p2p_address=f"/dns4/{name}/tcp/{P2P_PORT}/p2p/{peer_id_of(identity.public_key)}",
             validator=validator))
         nodes.append({"name": name, "role": "validator" if validator else "observer",
                       "api": f"127.0.0.1:{port}", "advertised": f"{name}:{CONTAINER_PORT}",

@@ -22,6 +22,7 @@ from tdx.v1 import documents_pb2, ledger_pb2
 
 from .config import init_node
 from .errors import NodeError
+from .mesh import p2p_address
 from .process import NodeProcess, free_port, spawn_node, wait_healthy
 
 MANIFEST = "devnet.json"
@@ -60,15 +61,16 @@ def devnet_up(root: Path, *, validators: int = 3, observers: int = 1,
         key_path = root / "keys" / f"{name}.key"
         identity.save(key_path)
         api = f"127.0.0.1:{free_port()}"
+        p2p = p2p_address("127.0.0.1", free_port(), identity.public_key)
         genesis.members.append(documents_pb2.MemberRecord(
             id=name, name=f"{'Customs' if validator else 'Partner'} {name.split('-')[1]}",
             country_code=COUNTRIES[i % len(COUNTRIES)],
             roles=VALIDATOR_ROLES if validator else OBSERVER_ROLES,
             public_key=identity.public_key, api_address=api, peer_address=api,
-            validator=validator))
+            p2p_address=p2p, validator=validator))
         nodes.append({"name": name, "role": "validator" if validator else "observer",
-                      "api": api, "data_dir": str(root / name), "key": str(key_path),
-                      "log": str(root / f"{name}.log"), "pid": 0})
+                      "api": api, "p2p": p2p, "data_dir": str(root / name),
+                      "key": str(key_path), "log": str(root / f"{name}.log"), "pid": 0})
     genesis_path = root / "genesis.json"
     genesis_path.write_text(genesis_json(genesis))
     for node in nodes:

@@ -1,10 +1,17 @@
-"""An observer's copy of the ledger: fetch blocks from validators, verify, re-apply.
+"""An observer's copy of the ledger: fetch blocks from peers, verify, re-apply.
 
-An observer (a member that does not vote) follows the validators through their client API.
-It takes a block only when a majority of the current validators signed its hash, and it
-re-executes the block with its own state machine: the block must follow its last block and
-come out with the same hash, or it is refused and the source is avoided for a while. So an
-observer trusts no single peer.
+An observer (a member that does not vote) follows the ledger over the libp2p mesh: it
+hears block announcements, fetches the blocks it misses by height range from the peer that
+announced them (or any connected member), and catches up the same way after being down.
+Without a mesh it polls the validators' client API instead. Either way it takes a block
+only when a majority of the current validators signed its hash, and it re-executes the
+block with its own state machine: the block must follow its last block and come out with
+the same hash. A peer that serves a block that does not verify is disconnected and avoided
+for a while, so an observer trusts no single peer.
+
+Documents submitted at an observer go to the validators as gossip when the mesh reaches a
+validator (the observer then waits for the block that holds them), else through a
+validator's client API.
 """
 
 from __future__ import annotations
@@ -18,12 +25,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from tdx.network import MeshError, peer_id_of
 from tdx.sdk import (
     AsyncClient,
     NotFound,
     TdxError,
     block_hash,
     count_valid_signatures,
+    document_id,
     ledger_pb2,
     quorum,
 )
@@ -31,11 +40,14 @@ from tdx.v1 import documents_pb2
 
 from .forward import Forwarder
 from .ledger import AppliedBlock, Ledger, LedgerMismatch
+from .mesh import MeshLink
 from .sequencer import Outcome
 
 log = logging.getLogger("tdx.node.follower")
 
 POLL_SECONDS = 0.2
+FETCH_BLOCKS = 64
+RELAY_WAIT_SECONDS = 10.0
 BAN_SECONDS = 30.0
 
 
@@ -43,8 +55,15 @@ class Follower:
     """Keeps an observer's ledger in step with the validators."""
 
     def __init__(self, ledger: Ledger, executor: ThreadPoolExecutor,
-                 on_applied: Callable[[AppliedBlock], None], member_id: str) -> None:
+                 on_applied: Callable[[AppliedBlock], None], member_id: str,
+                 mesh: MeshLink | None = None) -> None:
         self.ledger = ledger
+        self._mesh = mesh
+        self._wake = asyncio.Event()
+        self._announced_by: bytes | None = None
+        self._banned_keys: dict[bytes, float] = {}
+        if mesh is not None:
+            mesh.on_announcement = self._announced
         self._executor = executor
         self._on_applied = on_applied
         self._clients: dict[str, AsyncClient] = {}
@@ -57,8 +76,30 @@ class Follower:
         self._forwarder = Forwarder(self._any_validator, member_id)
 
     async def order(self, envelopes: list[documents_pb2.Envelope]) -> dict[str, Outcome]:
-        """Submissions at an observer are forwarded to a validator."""
-        return await self._forwarder.order(envelopes)
+        """Relay submissions to the validators: over the mesh when it reaches one (and wait
+        for their block), else through a validator's client API."""
+        if self._mesh is None or not self._mesh.validator_peers():
+            return await self._forwarder.order(envelopes)
+        await self._mesh.relay(envelopes)
+        ids = [document_id(e.body) for e in envelopes]
+        deadline = time.monotonic() + RELAY_WAIT_SECONDS
+        found: dict[str, Outcome] = {}
+        while time.monotonic() < deadline:
+            for doc_id in ids:
+                if doc_id not in found:
+                    record = self.ledger.record(doc_id)
+                    if record is not None:
+                        found[doc_id] = record.receipt
+            if len(found) == len(ids):
+                break
+            self._wake.set()
+            await asyncio.sleep(0.05)
+        return found
+
+    def _announced(self, height: int, sender: bytes) -> None:
+        if height > self.ledger.height:
+            self._announced_by = sender
+            self._wake.set()
 
     def _sources(self) -> list[str]:
         now = time.monotonic()
@@ -91,6 +132,11 @@ class Follower:
 
     async def _run(self) -> None:
         while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), POLL_SECONDS * 5)
+            self._wake.clear()
+            if self._mesh is not None and await self._follow_mesh():
+                continue
             address = self._any_validator()
             if address is None:
                 await asyncio.sleep(POLL_SECONDS)
@@ -99,7 +145,53 @@ class Follower:
                 await self._follow(address)
             except TdxError as exc:
                 log.debug("validator %s: %s", address, exc)
-            await asyncio.sleep(POLL_SECONDS)
+
+    async def _follow_mesh(self) -> bool:
+        """Catch up from mesh peers; return False when no peer could be asked."""
+        assert self._mesh is not None
+        now = time.monotonic()
+        connected = [k for k in self._mesh.connected_peers()
+                     if self._banned_keys.get(k, 0) <= now]
+        if not connected:
+            return False
+        validators = set(self._mesh.validator_peers())
+        hinted, self._announced_by = self._announced_by, None
+        order = sorted(connected, key=lambda k: (k != hinted, k not in validators))
+        for key in order:
+            try:
+                progressed = await self._fetch_from(key)
+            except MeshError as exc:
+                log.debug("mesh fetch from %s failed: %s", peer_id_of(key), exc)
+                continue
+            if progressed:
+                self._wake.set()
+                return True
+        return True
+
+    async def _fetch_from(self, key: bytes) -> bool:
+        """Fetch, verify and apply blocks after ours from one peer; True if any applied."""
+        assert self._mesh is not None
+        start = self.ledger.height + 1
+        raw_blocks = await self._mesh.mesh.fetch_blocks(key, start, start + FETCH_BLOCKS)
+        loop = asyncio.get_running_loop()
+        applied_any = False
+        for raw in raw_blocks:
+            block = ledger_pb2.Block.FromString(raw)
+            if not self._certified(block):
+                return applied_any
+            try:
+                applied = await loop.run_in_executor(self._executor, self.ledger.replay, block,
+                                                     None)
+            except LedgerMismatch as exc:
+                log.error("peer %s served a block that does not verify; disconnecting it and "
+                          "avoiding it for %.0fs: %s", peer_id_of(key), BAN_SECONDS, exc)
+                self._banned_keys[key] = time.monotonic() + BAN_SECONDS
+                with contextlib.suppress(MeshError):
+                    await self._mesh.mesh.disconnect(key)
+                return applied_any
+            self._on_applied(applied)
+            applied_any = True
+        return applied_any
 
     async def _follow(self, address: str) -> None:
         client = self._client(address)
@@ -133,4 +225,5 @@ class Follower:
     def status(self) -> dict[str, Any]:
         """For StatusResponse: this node observes."""
         return {"role": "observer", "term": self.term, "leader": self.leader,
-                "commit_index": self.ledger.applied_index, "peers": []}
+                "commit_index": self.ledger.applied_index, "peers": [],
+                "mesh_peers": self._mesh.status() if self._mesh is not None else []}

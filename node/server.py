@@ -20,8 +20,10 @@ import grpc
 import grpc.aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from tdx.consensus import StateRole
+from tdx.network import MeshError
 from tdx.sdk import BLOCK_DOMAIN, Identity, IdentityError, ledger_pb2
-from tdx.v1 import ledger_pb2_grpc, peer_pb2, peer_pb2_grpc
+from tdx.v1 import documents_pb2, ledger_pb2_grpc, peer_pb2, peer_pb2_grpc
 
 from .api import LedgerServicer
 from .cluster import COMPACT_EVERY, RaftDriver
@@ -29,6 +31,7 @@ from .config import check_store_genesis, load_config, open_genesis, paths
 from .errors import NodeError
 from .follower import Follower
 from .ledger import AppliedBlock, Ledger
+from .mesh import MeshLink, listen_address
 from .peers import PeerServicer, PeerTransport
 from .raftstore import RaftStore
 from .sequencer import MAX_PENDING, Sequencer
@@ -96,6 +99,7 @@ class Node:
         validator = member.validator if member is not None else self.config.join == "validator"
         driver: RaftDriver | None = None
         follower: Follower | None = None
+        mesh = self._mesh_link(member)
         if validator:
             identity, network, ledger = self.identity, self.ledger.network, self.ledger
 
@@ -112,10 +116,32 @@ class Node:
             driver.on_fatal = self._fail
         else:
             follower = Follower(self.ledger, executor, applied_queue.put_nowait,
-                                self.identity.member_id)
+                                self.identity.member_id, mesh)
             order, role = follower.order, follower.status
+        if mesh is not None:
+            node_role, link = role, mesh
+
+            def role() -> dict[str, Any]:
+                return {**node_role(), "mesh_peers": link.status()}
+
         sequencer = Sequencer(order, max_pending=self.max_pending)
         servicer = LedgerServicer(self.ledger, sequencer, self.identity.member_id, role)
+        if mesh is not None:
+            if driver is not None:
+                leader = driver
+
+                async def on_documents(envelopes: list[documents_pb2.Envelope],
+                                       sender: bytes) -> None:
+                    # Every validator hears relayed documents; the leader orders them.
+                    if leader.role is StateRole.LEADER:
+                        await servicer.admit_relayed(envelopes)
+
+                mesh.on_documents = on_documents
+            try:
+                await mesh.start()
+            except (MeshError, ValueError, OSError) as exc:
+                executor.shutdown(wait=False)
+                raise NodeError(f"cannot start the libp2p mesh: {exc}") from None
         metrics_address = os.environ.get("TDX_METRICS")
         if metrics_address:
             servicer.metrics.track(lambda: sequencer.pending,
@@ -140,8 +166,10 @@ class Node:
         reflection.enable_server_reflection(names, server)
         addresses = [self.config.api_address]
         if driver is not None and member is not None and member.peer_address and (
-            member.peer_address != self.config.api_address
+            member.peer_address.rpartition(":")[2] != self.config.api_address.rpartition(":")[2]
         ):
+            # A peer address on another port gets its own listener; on the API's port the
+            # API listener (perhaps on 0.0.0.0) serves PeerService already.
             addresses.append(member.peer_address)
         for address in addresses:
             try:
@@ -172,6 +200,8 @@ class Node:
             while True:
                 block = await applied_queue.get()
                 await servicer.on_applied(block)
+                if mesh is not None:
+                    await mesh.block_applied(block, announce=driver is not None)
 
         delivery = loop.create_task(deliver(), name="deliver-applied")
         kind = "validator" if driver is not None else "observer"
@@ -190,6 +220,8 @@ class Node:
                 await driver.stop()
             if follower is not None:
                 await follower.stop()
+            if mesh is not None:
+                await mesh.stop()
             delivery.cancel()
             executor.shutdown(wait=True)
             self.store.close()
@@ -199,6 +231,15 @@ class Node:
         if self._fatal is not None:
             raise NodeError(f"stopped after an internal failure: "
                             f"{type(self._fatal).__name__}: {self._fatal}")
+
+    def _mesh_link(self, member: documents_pb2.MemberRecord | None) -> MeshLink | None:
+        """The node's mesh, when it has a libp2p address (genesis or TDX_P2P_LISTEN)."""
+        listen = os.environ.get("TDX_P2P_LISTEN") or (
+            listen_address(member.p2p_address) if member is not None and member.p2p_address
+            else "")
+        if not listen:
+            return None
+        return MeshLink(self.identity, self.ledger, listen)
 
     def _fail(self, exc: BaseException) -> None:
         """Stop the node after an internal failure; ``run`` then raises NodeError."""

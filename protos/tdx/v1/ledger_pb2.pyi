@@ -1009,6 +1009,7 @@ class StatusResponse(_message.Message):
     VERSION_FIELD_NUMBER: _builtins.int
     GENESIS_HASH_FIELD_NUMBER: _builtins.int
     PENDING_FIELD_NUMBER: _builtins.int
+    MESH_PEERS_FIELD_NUMBER: _builtins.int
     network: _builtins.str
     member_id: _builtins.str
     role: _builtins.str
@@ -1024,6 +1025,10 @@ class StatusResponse(_message.Message):
     pending: _builtins.int
     @_builtins.property
     def peers(self) -> _containers.RepeatedCompositeFieldContainer[Global___PeerStatus]: ...
+    @_builtins.property
+    def mesh_peers(self) -> _containers.RepeatedCompositeFieldContainer[Global___PeerStatus]:
+        """Members this node's libp2p mesh knows, and whether each is connected."""
+
     def __init__(
         self,
         *,
@@ -1040,10 +1045,11 @@ class StatusResponse(_message.Message):
         version: _builtins.str = ...,
         genesis_hash: _builtins.bytes = ...,
         pending: _builtins.int = ...,
+        mesh_peers: _abc.Iterable[Global___PeerStatus] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["commit_index", b"commit_index", "documents", b"documents", "genesis_hash", b"genesis_hash", "height", b"height", "last_block_hash", b"last_block_hash", "leader", b"leader", "member_id", b"member_id", "network", b"network", "peers", b"peers", "pending", b"pending", "role", b"role", "term", b"term", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["commit_index", b"commit_index", "documents", b"documents", "genesis_hash", b"genesis_hash", "height", b"height", "last_block_hash", b"last_block_hash", "leader", b"leader", "member_id", b"member_id", "mesh_peers", b"mesh_peers", "network", b"network", "peers", b"peers", "pending", b"pending", "role", b"role", "term", b"term", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

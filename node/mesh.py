@@ -1,0 +1,162 @@
+"""The node's side of the libp2p mesh (tdx.network): who may connect, what is gossiped.
+
+- Membership gate: the mesh admits exactly the current members' keys; after a block that
+  changes membership, removed members are disconnected.
+- Validators announce each block they store (``blocks`` topic) and relay accepted
+  IP-rights alerts (``alerts``); identical announcements from several validators are one
+  message, since the mesh de-duplicates by content.
+- Documents submitted at a non-validator node travel to the validators as one gossip
+  message per batch (``documents``), and the leader orders them.
+- Every node serves its blocks by height range to members that ask.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from google.protobuf.message import DecodeError
+from tdx.network import Mesh, MeshError, peer_id_of
+from tdx.sdk import DocumentError, Identity, decode_body, document_id, kind_of, ledger_pb2
+from tdx.v1 import documents_pb2, mesh_pb2
+
+from .ledger import AppliedBlock, Ledger
+from .store import Prefix, u64
+
+log = logging.getLogger("tdx.node.mesh")
+
+OnAnnouncement = Callable[[int, bytes], None]
+OnDocuments = Callable[[list[documents_pb2.Envelope], bytes], Coroutine[Any, Any, None]]
+MAX_SERVE_BLOCKS = 256
+
+
+def p2p_address(host: str, port: int, public_key: bytes) -> str:
+    """The multiaddr at which a member's mesh is dialled."""
+    return f"/ip4/{host}/tcp/{port}/p2p/{peer_id_of(public_key)}"
+
+
+def listen_address(advertised: str) -> str:
+    """The listen multiaddr for an advertised one (without its /p2p/ part)."""
+    return advertised.split("/p2p/")[0]
+
+
+class MeshLink:
+    """Runs a node's Mesh and turns gossip into node events."""
+
+    def __init__(self, identity: Identity, ledger: Ledger, listen: str) -> None:
+        self.identity = identity
+        self.ledger = ledger
+        self._member_keys: frozenset[bytes] = frozenset()
+        self.refresh_members()
+        self.on_announcement: OnAnnouncement | None = None
+        self.on_documents: OnDocuments | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        bootstrap = [m.p2p_address for m in ledger.members
+                     if m.p2p_address and m.id != identity.member_id]
+        self.mesh = Mesh(seed=identity.seed, network=ledger.network, listen=listen,
+                         bootstrap=bootstrap, is_member=self._is_member,
+                         on_message=self._on_message, serve_blocks=self._serve)
+
+    async def start(self) -> None:
+        """Start the mesh (raises MeshError, for example when the port is taken)."""
+        await self.mesh.start()
+        log.info("mesh %s listening on %s", self.mesh.peer_id, ", ".join(self.mesh.addresses))
+
+    async def stop(self) -> None:
+        """Stop the mesh and its thread."""
+        await self.mesh.stop()
+
+    # -- membership ----------------------------------------------------------------------
+
+    def _is_member(self, public_key: bytes) -> bool:
+        # Called on the mesh thread: reads one immutable set that is replaced whole.
+        return public_key in self._member_keys
+
+    def refresh_members(self) -> list[bytes]:
+        """Take the ledger's current members; return the keys that are no longer members."""
+        keys = frozenset(bytes(m.public_key) for m in self.ledger.members)
+        removed = sorted(self._member_keys - keys)
+        self._member_keys = keys
+        return removed
+
+    async def block_applied(self, block: AppliedBlock, announce: bool) -> None:
+        """After a block: follow membership changes; announce it and relay its alerts."""
+        for key in self.refresh_members():
+            log.info("disconnecting a removed member's mesh peer %s", peer_id_of(key))
+            with contextlib.suppress(MeshError):
+                await self.mesh.disconnect(key)
+        if not announce:
+            return
+        try:
+            await self.mesh.publish("blocks", mesh_pb2.BlockAnnouncement(
+                height=block.height, block_hash=block.hash).SerializeToString())
+            for envelope, result in zip(block.block.envelopes, block.block.results,
+                                        strict=True):
+                if result.status != ledger_pb2.RESULT_STATUS_ACCEPTED:
+                    continue
+                if _kind(envelope) == "ip_rights_alert":
+                    await self.mesh.publish("alerts", envelope.SerializeToString())
+        except (MeshError, ValueError) as exc:
+            log.debug("could not gossip block %d: %s", block.height, exc)
+
+    async def relay(self, envelopes: list[documents_pb2.Envelope]) -> None:
+        """Gossip documents submitted here toward the validators (one message a batch)."""
+        data = ledger_pb2.SubmitBatchRequest(envelopes=envelopes).SerializeToString()
+        await self.mesh.publish("documents", data)
+
+    def validator_peers(self) -> list[bytes]:
+        """Keys of validators this mesh is connected to."""
+        return [bytes(v.public_key) for v in self.ledger.validators
+                if v.id != self.identity.member_id and self.mesh.is_connected(
+                    bytes(v.public_key))]
+
+    def connected_peers(self) -> list[bytes]:
+        """Keys of members this mesh is connected to."""
+        return [p.public_key for p in self.mesh.peers() if p.connected]
+
+    def status(self) -> list[ledger_pb2.PeerStatus]:
+        """Mesh peers, for StatusResponse."""
+        by_key = {bytes(m.public_key): m.id for m in self.ledger.members}
+        return [ledger_pb2.PeerStatus(member_id=by_key.get(p.public_key, p.peer_id),
+                                      address=p.address or "", connected=p.connected)
+                for p in self.mesh.peers()]
+
+    # -- gossip in -----------------------------------------------------------------------
+
+    def _on_message(self, topic: str, data: bytes, sender: bytes) -> None:
+        try:
+            if topic == "blocks":
+                announcement = mesh_pb2.BlockAnnouncement.FromString(data)
+                if self.on_announcement is not None:
+                    self.on_announcement(announcement.height, sender)
+            elif topic == "alerts":
+                envelope = documents_pb2.Envelope.FromString(data)
+                log.info("IP-rights alert gossiped by %s: document %s", peer_id_of(sender),
+                         document_id(envelope.body))
+            elif topic == "documents" and self.on_documents is not None:
+                batch = ledger_pb2.SubmitBatchRequest.FromString(data)
+                task: asyncio.Task[None] = asyncio.get_running_loop().create_task(
+                    self.on_documents(list(batch.envelopes), sender))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        except DecodeError:
+            log.warning("malformed %s gossip from %s dropped", topic, peer_id_of(sender))
+
+    async def _serve(self, start: int, end: int) -> list[bytes]:
+        out: list[bytes] = []
+        for height in range(start, min(end, start + MAX_SERVE_BLOCKS)):
+            raw = self.ledger.store.get(Prefix.BLOCK + u64(height))
+            if raw is None:
+                break
+            out.append(raw)
+        return out
+
+
+def _kind(envelope: documents_pb2.Envelope) -> str:
+    try:
+        return kind_of(decode_body(envelope.body))
+    except DocumentError:
+        return ""
