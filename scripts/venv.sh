@@ -1,6 +1,6 @@
 # Sourced by the scripts: make .venv (Python 3.11+) with tdx and its dev tools installed.
 # Reinstalls when pyproject.toml changed since the last install.
-VENV="${TDX_VENV:-.venv}"
+VENV="${TDX_VENV:-$PWD/.venv}"
 PY="${PYTHON:-python3}"
 if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
   echo "tdx needs Python 3.11 or newer (set PYTHON=/path/to/python3.11)" >&2
@@ -18,4 +18,4 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || \
   "$VENV/bin/python" -m pip install -q -e ".[dev]" --config-settings editable_mode=strict
   touch "$stamp"
 fi
-export PATH="$PWD/$VENV/bin:$PATH"
+export PATH="$VENV/bin:$PATH"
