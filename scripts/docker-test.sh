@@ -24,7 +24,7 @@ if [ -x .venv/bin/tdx ]; then
 else
   # shellcheck source=scripts/venv.sh
   source scripts/venv.sh
-  venv="$root/$VENV"
+  venv="$VENV"
 fi
 tdx="$venv/bin/tdx"
 py="$venv/bin/python"
