@@ -90,6 +90,7 @@ class FakeChannel:
         self.handlers = handlers
         self.calls: list[tuple[str, Any, float | None]] = []
         self.closed = False
+        self.metadata: list[Any] = []
         self.aio = aio
 
     def _dispatch(self, method: str, serialize: Any, deserialize: Any,
@@ -101,13 +102,16 @@ class FakeChannel:
 
     def unary_unary(self, method: str, request_serializer: Any = None,
                     response_deserializer: Any = None, **_: Any) -> Any:
-        def call(request: Any, timeout: float | None = None) -> Any:
+        def call(request: Any, timeout: float | None = None,
+                 metadata: Any = None) -> Any:
+            self.metadata.append(metadata)
             answer, deserialize = self._dispatch(method, request_serializer,
                                                  response_deserializer, request, timeout)
             return deserialize(answer.SerializeToString())
 
-        async def acall(request: Any, timeout: float | None = None) -> Any:
-            return call(request, timeout)
+        async def acall(request: Any, timeout: float | None = None,
+                        metadata: Any = None) -> Any:
+            return call(request, timeout, metadata)
 
         return acall if self.aio else call
 
@@ -403,3 +407,15 @@ def test_async_client_submit_query_and_errors() -> None:
 
     asyncio.run(scenario())
     assert channel.closed
+
+
+def test_client_metadata_goes_with_every_call() -> None:
+    """A client made with metadata (as a forwarding node makes it) sends it on each call."""
+    channel = FakeChannel({"Status": lambda _: ledger_pb2.StatusResponse(network="n")})
+    client = Client("127.0.0.1:1", channel=channel,  # type: ignore[arg-type]
+                    metadata=[("tdx-forwarded-by", "nl-customs")])
+    assert client.status().network == "n"
+    assert channel.metadata == [(("tdx-forwarded-by", "nl-customs"),)]
+    plain = FakeChannel({"Status": lambda _: ledger_pb2.StatusResponse()})
+    Client("127.0.0.1:1", channel=plain).status()  # type: ignore[arg-type]
+    assert plain.metadata == [None]
