@@ -101,7 +101,7 @@ async def failover(manifest: dict[str, Any], identity: Identity) -> float:
     killed = time.monotonic()
     for i, envelope in enumerate(envelopes):
         try:
-            async with AsyncClient(survivors[i % len(survivors)], timeout=2) as client:
+            async with AsyncClient(survivors[i % len(survivors)], timeout=0.5) as client:
                 await client.submit(envelope)
             return time.monotonic() - killed
         except TdxError:

@@ -66,6 +66,8 @@ class AppliedBlock:
     block: ledger_pb2.Block
     receipts: dict[str, ledger_pb2.Receipt]
     raft_index: int
+    kinds: tuple[str, ...] = ()
+    """The kind of each envelope of the block, in order ("" where it was refused)."""
 
 
 class Ledger:
@@ -196,11 +198,13 @@ class Ledger:
         receipts: dict[str, ledger_pb2.Receipt] = {}
         records: list[tuple[str, str, ledger_pb2.DocumentRecord, Checked | None]] = []
         seen: set[str] = set()
+        kinds: list[str] = []
         for pos, envelope in enumerate(proposal.envelopes):
             doc_id = document_id(envelope.body)
             result, checked = self._verdict(batch, envelope, doc_id, seen, height,
                                              proposal.proposed_ms)
             results.append(result)
+            kinds.append(checked.kind if checked is not None else "")
             if result.code == "document.duplicate":
                 continue
             seen.add(doc_id)
@@ -259,7 +263,7 @@ class Ledger:
         log.debug("applied block %d (%d envelopes, %d accepted)", height,
                   len(proposal.envelopes), accepted)
         return AppliedBlock(height=height, hash=digest, block=block, receipts=receipts,
-                            raft_index=raft_index)
+                            raft_index=raft_index, kinds=tuple(kinds))
 
     def replay(self, block: ledger_pb2.Block, sign: Signer | None = None) -> AppliedBlock:
         """Apply a block fetched from a peer by re-executing it; keep its valid signatures.

@@ -20,7 +20,7 @@ from typing import Any
 
 from google.protobuf.message import DecodeError
 from tdx.network import Mesh, MeshError, peer_id_of
-from tdx.sdk import DocumentError, Identity, decode_body, document_id, kind_of, ledger_pb2
+from tdx.sdk import Identity, document_id, ledger_pb2
 from tdx.v1 import documents_pb2, mesh_pb2
 
 from .ledger import AppliedBlock, Ledger
@@ -31,6 +31,7 @@ log = logging.getLogger("tdx.node.mesh")
 OnAnnouncement = Callable[[int, bytes], None]
 OnDocuments = Callable[[list[documents_pb2.Envelope], bytes], Coroutine[Any, Any, None]]
 MAX_SERVE_BLOCKS = 256
+ANNOUNCE_SECONDS = 0.1
 
 
 def p2p_address(host: str, port: int, public_key: bytes) -> str:
@@ -54,6 +55,9 @@ class MeshLink:
         self.on_announcement: OnAnnouncement | None = None
         self.on_documents: OnDocuments | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._latest: tuple[int, bytes] = (0, b"")
+        self._announcer: asyncio.Task[None] | None = None
+        self._next_announce = 0.0
         bootstrap = [m.p2p_address for m in ledger.members
                      if m.p2p_address and m.id != identity.member_id]
         self.mesh = Mesh(seed=identity.seed, network=ledger.network, listen=listen,
@@ -67,6 +71,10 @@ class MeshLink:
 
     async def stop(self) -> None:
         """Stop the mesh and its thread."""
+        if self._announcer is not None:
+            self._announcer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._announcer
         await self.mesh.stop()
 
     # -- membership ----------------------------------------------------------------------
@@ -90,17 +98,30 @@ class MeshLink:
                 await self.mesh.disconnect(key)
         if not announce:
             return
+        # Gossip costs milliseconds of CPU a message, so announcements are coalesced: at
+        # most one every ANNOUNCE_SECONDS, naming the newest block (an observer fetches
+        # the whole range it misses anyway).
+        self._latest = (block.height, block.hash)
+        if self._announcer is None or self._announcer.done():
+            self._announcer = asyncio.get_running_loop().create_task(self._announce())
         try:
-            await self.mesh.publish("blocks", mesh_pb2.BlockAnnouncement(
-                height=block.height, block_hash=block.hash).SerializeToString())
-            for envelope, result in zip(block.block.envelopes, block.block.results,
-                                        strict=True):
-                if result.status != ledger_pb2.RESULT_STATUS_ACCEPTED:
-                    continue
-                if _kind(envelope) == "ip_rights_alert":
+            for envelope, kind in zip(block.block.envelopes, block.kinds, strict=False):
+                if kind == "ip_rights_alert":
                     await self.mesh.publish("alerts", envelope.SerializeToString())
         except (MeshError, ValueError) as exc:
-            log.debug("could not gossip block %d: %s", block.height, exc)
+            log.debug("could not gossip the alerts of block %d: %s", block.height, exc)
+
+    async def _announce(self) -> None:
+        wait = self._next_announce - asyncio.get_running_loop().time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self._next_announce = asyncio.get_running_loop().time() + ANNOUNCE_SECONDS
+        height, digest = self._latest
+        try:
+            await self.mesh.publish("blocks", mesh_pb2.BlockAnnouncement(
+                height=height, block_hash=digest).SerializeToString())
+        except (MeshError, ValueError) as exc:
+            log.debug("could not announce block %d: %s", height, exc)
 
     async def relay(self, envelopes: list[documents_pb2.Envelope]) -> None:
         """Gossip documents submitted here toward the validators (one message a batch)."""
@@ -153,10 +174,3 @@ class MeshLink:
                 break
             out.append(raw)
         return out
-
-
-def _kind(envelope: documents_pb2.Envelope) -> str:
-    try:
-        return kind_of(decode_body(envelope.body))
-    except DocumentError:
-        return ""

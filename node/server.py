@@ -201,7 +201,10 @@ class Node:
                 block = await applied_queue.get()
                 await servicer.on_applied(block)
                 if mesh is not None:
-                    await mesh.block_applied(block, announce=driver is not None)
+                    # The leader announces blocks; the others' announcements would be the
+                    # same bytes at a CPU cost each.
+                    await mesh.block_applied(block, announce=driver is not None and (
+                        driver.role is StateRole.LEADER))
 
         delivery = loop.create_task(deliver(), name="deliver-applied")
         kind = "validator" if driver is not None else "observer"
