@@ -319,7 +319,6 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
             pending=self.sequencer.pending,
         )
 
-
     # -- workflow state (node/workflows/reads.py) ----------------------------------------
 
     async def GetCertificate(self, request: ledger_pb2.GetCertificateRequest,
