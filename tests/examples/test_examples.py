@@ -18,6 +18,13 @@ pytestmark = pytest.mark.timeout(TIMEOUT + 15)
 
 
 def run_example(name: str) -> str:
+    """Run a workflow example (one that starts "a one-validator node"); return its stdout."""
+    out = run_script(name)
+    assert "started a one-validator node" in out and out.rstrip().endswith("node stopped")
+    return out
+
+
+def run_script(name: str) -> str:
     """Run ``examples/NAME.py``; return its stdout. Its whole process group is killed if it
     overruns, so no node outlives the test."""
     process = subprocess.Popen([sys.executable, str(EXAMPLES / f"{name}.py")],
@@ -30,7 +37,6 @@ def run_example(name: str) -> str:
         out, err = process.communicate(timeout=15)
         raise AssertionError(f"{name} ran over {TIMEOUT}s:\n{out}\n{err}") from None
     assert process.returncode == 0, f"{name} exited {process.returncode}:\n{out}\n{err}"
-    assert "started a one-validator node" in out and out.rstrip().endswith("node stopped")
     return out
 
 
@@ -77,3 +83,28 @@ def test_advance_export_data() -> None:
     assert "notice: declaration.linked:" in out and "(found by UCR;" in out
     assert "REJECTED declaration.ucr_mismatch" in out
     assert "export_declaration" in out and "import_declaration" in out
+
+
+def test_governance() -> None:
+    out = run_script("governance")
+    assert "proposal approved (2 of 3 customs): member customs-ng added" in out
+    assert "gov.vote_duplicate" in out
+    assert "trader-a votes: refused (PERMISSION_DENIED" in out
+    assert "proposal rejected (2 of 4 customs against)" in out
+    assert "member trader-a removed" in out
+    assert "trader-a tries to submit an invoice: refused (PERMISSION_DENIED" in out
+    assert out.rstrip().endswith("stopped the node")
+
+
+def test_key_rotation() -> None:
+    out = run_script("key_rotation")
+    assert "invoice signed with the new key: accepted in block 3" in out
+    assert "invoice signed with the old key: refused (PERMISSION_DENIED" in out
+    assert "still checks offline: block 1, issuer trader-a, accepted=True" in out
+
+
+def test_confidential_invoice() -> None:
+    out = run_script("confidential_invoice")
+    assert "customs-ng decrypts it: invoice INV-2026-0001" in out
+    assert "customs-de cannot: member 'customs-de' is not a recipient" in out
+    assert "its proof checks offline" in out
