@@ -122,6 +122,8 @@ class RaftDriver:
                         # trail the applied index; never claim more than was committed.
                         applied=min(ledger.applied_index, raft.hard_state.commit))
         self.node = RawNode(config, raft)
+        self._known_validators: dict[str, documents_pb2.MemberRecord] = {
+            v.id: v for v in ledger.validators}
         self.transport = transport_factory(self)
         self.leader = ""
         self.role = StateRole.FOLLOWER
@@ -474,6 +476,20 @@ class RaftDriver:
         return None
 
     # -- status --------------------------------------------------------------------------
+
+    def peer_validators(self) -> list[documents_pb2.MemberRecord]:
+        """Who may speak PeerService to this node: the ledger's validators, and any member
+        still in Raft's configuration that governance has just removed (until Raft removes
+        it too; refusing it earlier could leave the leader without a quorum to commit the
+        removal)."""
+        current = self.ledger.validators
+        for record in current:
+            self._known_validators[record.id] = record
+        ids = {v.id for v in current}
+        conf = self.node.raft.conf_state()
+        leaving = [self._known_validators[n] for n in sorted({*conf.voters, *conf.learners})
+                   if n not in ids and n in self._known_validators]
+        return [*current, *leaving]
 
     def status(self) -> dict[str, Any]:
         """Role, term, leader, commit index and per-peer progress, for StatusResponse."""

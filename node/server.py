@@ -101,10 +101,10 @@ class Node:
         follower: Follower | None = None
         mesh = self._mesh_link(member)
         if validator:
-            identity, network, ledger = self.identity, self.ledger.network, self.ledger
+            identity, network = self.identity, self.ledger.network
 
             def transport(d: RaftDriver) -> PeerTransport:
-                return PeerTransport(identity, network, lambda: ledger.validators, d.deliver,
+                return PeerTransport(identity, network, d.peer_validators, d.deliver,
                                      d.node.report_unreachable, d.node.report_snapshot)
 
             driver = RaftDriver(member_id=identity.member_id, store=self.store,
