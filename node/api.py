@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 
 import grpc
 import grpc.aio
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 from tdx.sdk import (
@@ -40,6 +40,9 @@ from .workflows import governance, reads
 log = logging.getLogger("tdx.node.api")
 
 MAX_QUERY = 1000
+# Refusals worth retrying, and when: an overloaded or stopping node, not a too-large document.
+RETRY_MS = {"node.overloaded": 1000, "node.stopping": 2000, "cluster.no_leader": 500,
+            "cluster.proposal_dropped": 200}
 DEFAULT_QUERY = 100
 VERSION = "0.1.0"
 
@@ -79,7 +82,9 @@ def _status(code: grpc.StatusCode, message: str, *, reason: str = "", field: str
         details.append(packed)
     if retry_ms:
         retry = any_pb2.Any()
-        retry.Pack(error_details_pb2.RetryInfo(retry_delay={"nanos": retry_ms * 1_000_000}))
+        delay = duration_pb2.Duration(seconds=retry_ms // 1000,
+                                      nanos=(retry_ms % 1000) * 1_000_000)
+        retry.Pack(error_details_pb2.RetryInfo(retry_delay=delay))
         details.append(retry)
     status = status_pb2.Status(code=getattr(code_pb2, code.name), message=message,
                                details=details)
@@ -408,7 +413,7 @@ async def _refuse(context: grpc.aio.ServicerContext[Any, Any], refusal: Refusal)
     code = grpc.StatusCode[refusal.status]
     await _abort(context, code, refusal.message, reason=refusal.code, field=refusal.field,
                  receipt=refusal.receipt,
-                 retry_ms=1000 if code == grpc.StatusCode.RESOURCE_EXHAUSTED else 0)
+                 retry_ms=RETRY_MS.get(refusal.code, 0))
 
 
 async def _abort(context: grpc.aio.ServicerContext[Any, Any], code: grpc.StatusCode,

@@ -9,6 +9,7 @@ from typing import Any
 
 import grpc
 import pytest
+from google.rpc import error_details_pb2, status_pb2
 from node_factories import proposal, sealed, signer
 from sdk_factories import body_of, identity, make_genesis
 from tdx.node.api import LedgerServicer
@@ -227,3 +228,40 @@ def test_a_forward_from_a_validator_to_a_non_leader_is_refused_at_once(ledger: L
         assert [o.error_code for o in direct.outcomes] == ["", ""]
 
     run(ledger, scenario)
+
+
+def test_an_overloaded_node_says_when_to_retry(ledger: Ledger) -> None:
+    """RESOURCE_EXHAUSTED for back-pressure carries RetryInfo (a valid Duration of 1 s); a
+    document that is simply too large carries none, since retrying cannot help."""
+
+    async def main() -> None:
+        async def order(envelopes: list[documents_pb2.Envelope]) -> dict[str, Outcome]:
+            return {}
+
+        servicer = LedgerServicer(ledger, Sequencer(order, max_pending=0), "de-customs",
+                                  lambda: {"role": "solo"})
+        for envelope, code, retry in (
+            (sealed("invoice", 1), "node.overloaded", 1.0),
+            (documents_pb2.Envelope(body=b"\x00" * (300 * 1024),
+                                    signer=sealed("invoice").signer, signature=b"\x00" * 64),
+             "document.too_large", None),
+        ):
+            with pytest.raises(Aborted) as caught:
+                await call(servicer.Submit, ledger_pb2.SubmitRequest(envelope=envelope))
+            status = caught.value.status
+            assert status.code == grpc.StatusCode.RESOURCE_EXHAUSTED
+            details = dict(status.trailing_metadata)["grpc-status-details-bin"]
+            rich = status_pb2.Status.FromString(details)
+            infos = [d for d in rich.details if d.Is(error_details_pb2.ErrorInfo.DESCRIPTOR)]
+            info = error_details_pb2.ErrorInfo()
+            infos[0].Unpack(info)
+            assert info.reason == code
+            retries = [d for d in rich.details if d.Is(error_details_pb2.RetryInfo.DESCRIPTOR)]
+            if retry is None:
+                assert retries == []
+            else:
+                hint = error_details_pb2.RetryInfo()
+                retries[0].Unpack(hint)
+                assert hint.retry_delay.ToTimedelta().total_seconds() == retry
+
+    asyncio.run(main())
