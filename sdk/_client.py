@@ -12,7 +12,7 @@ from typing import Any, Self, cast
 
 import grpc
 import grpc.aio
-from google.rpc import status_pb2
+from google.rpc import error_details_pb2, status_pb2
 from tdx.v1 import documents_pb2, ledger_pb2, ledger_pb2_grpc
 
 from ._errors import ApiError, Rejected, api_error
@@ -38,6 +38,8 @@ def error_from_rpc(exc: grpc.RpcError | grpc.aio.AioRpcError) -> ApiError:
     code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
     details = exc.details() if hasattr(exc, "details") else str(exc)
     receipt = None
+    reason = ""
+    retry_after = None
     trailing = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
     for item in trailing or ():
         key, value = cast("tuple[str, str | bytes]", item)
@@ -47,7 +49,17 @@ def error_from_rpc(exc: grpc.RpcError | grpc.aio.AioRpcError) -> ApiError:
                 if detail.Is(ledger_pb2.Receipt.DESCRIPTOR):
                     receipt = ledger_pb2.Receipt()
                     detail.Unpack(receipt)
-    return api_error(code.name if code else "UNKNOWN", details or "", receipt)
+                elif detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+                    info = error_details_pb2.ErrorInfo()
+                    detail.Unpack(info)
+                    reason = info.reason
+                elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+                    hint = error_details_pb2.RetryInfo()
+                    detail.Unpack(hint)
+                    retry_after = hint.retry_delay.ToTimedelta().total_seconds()
+    error = api_error(code.name if code else "UNKNOWN", details or "", receipt)
+    error.reason, error.retry_after = reason, retry_after
+    return error
 
 
 def batches(envelopes: Sequence[documents_pb2.Envelope]) -> Iterator[list[documents_pb2.Envelope]]:

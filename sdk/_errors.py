@@ -62,14 +62,21 @@ class GenesisError(TdxError):
 
 
 class ApiError(TdxError):
-    """The node answered a call with an error; ``code`` is the gRPC status code name."""
+    """The node answered a call with an error; ``code`` is the gRPC status code name.
+
+    ``reason`` is the node's reason code (for example ``role.forbidden``) when it gave one,
+    and ``retry_after`` the seconds it asks a client to wait before retrying, if any.
+    """
 
     code = "UNKNOWN"
 
-    def __init__(self, message: str, *, receipt: ledger_pb2.Receipt | None = None) -> None:
+    def __init__(self, message: str, *, receipt: ledger_pb2.Receipt | None = None,
+                 reason: str = "", retry_after: float | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.receipt = receipt
+        self.reason = reason
+        self.retry_after = retry_after
 
 
 class InvalidArgument(ApiError):

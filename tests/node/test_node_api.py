@@ -257,6 +257,9 @@ def test_an_overloaded_node_says_when_to_retry(ledger: Ledger) -> None:
             infos[0].Unpack(info)
             assert info.reason == code
             retries = [d for d in rich.details if d.Is(error_details_pb2.RetryInfo.DESCRIPTOR)]
+            client_error = error_from_rpc(StatusError(status))
+            assert client_error.reason == code
+            assert client_error.retry_after == retry
             if retry is None:
                 assert retries == []
             else:
