@@ -44,9 +44,12 @@ def node() -> None:
 @click.option("--join", type=click.Choice(["validator", "observer"]),
               help="Join a running network as a member that is not in the genesis (one "
                    "that governance adds): the node catches up from the others.")
+@click.option("--from", "join_from", type=HOST_PORT,
+              help="With --join: a running node you trust, to learn the validators in force "
+                   "now (needed when some joined after the genesis).")
 @json_option
 def init(genesis_file: Path, key_file: Path, data_dir: Path, api: str | None,
-         join: str | None, as_json: bool) -> None:
+         join: str | None, join_from: str | None, as_json: bool) -> None:
     """Create a node's data folder from a genesis file and the member's key.
 
     An encrypted key's passphrase comes from env TDX_KEY_PASSPHRASE or a prompt.
@@ -60,7 +63,8 @@ def init(genesis_file: Path, key_file: Path, data_dir: Path, api: str | None,
 
     passphrase = passphrase_for(key_file)
     summary = init_node(data_dir, genesis_file, key_file, api_address=api,
-                        passphrase=passphrase, join=join or "")
+                        passphrase=passphrase, join=join or "",
+                        join_from=join_from or "")
     data = {str(k): str(v) for k, v in summary.items()}
     output = Output(as_json)
     output.emit(data, lambda: output.fields(

@@ -17,7 +17,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -101,7 +101,8 @@ class RaftDriver:
     def __init__(self, *, member_id: str, store: Store, ledger: Ledger, raft: RaftStore,
                  transport_factory: Callable[[RaftDriver], PeerTransport], sign: Signer,
                  on_applied: Callable[[AppliedBlock], None], executor: ThreadPoolExecutor,
-                 compact_every: int = COMPACT_EVERY, seed: int | None = None) -> None:
+                 compact_every: int = COMPACT_EVERY, seed: int | None = None,
+                 pinned: Sequence[documents_pb2.MemberRecord] = ()) -> None:
         self.member_id = member_id
         self.store = store
         self.ledger = ledger
@@ -122,6 +123,7 @@ class RaftDriver:
                         # trail the applied index; never claim more than was committed.
                         applied=min(ledger.applied_index, raft.hard_state.commit))
         self.node = RawNode(config, raft)
+        self.pinned: list[documents_pb2.MemberRecord] = list(pinned)
         self._known_validators: dict[str, documents_pb2.MemberRecord] = {
             v.id: v for v in ledger.validators}
         self.transport = transport_factory(self)
@@ -439,7 +441,7 @@ class RaftDriver:
             if fetched is None:
                 await asyncio.sleep(0.5)
                 continue
-            validators = self.ledger.validators
+            validators = self.peer_validators()
             signed = count_valid_signatures(block_hash(fetched.header),
                                             list(fetched.signatures), validators)
             if signed < quorum(len(validators)):
@@ -462,7 +464,7 @@ class RaftDriver:
 
     async def _fetch(self, height: int) -> ledger_pb2.Block | None:
         """Block ``height`` from the first validator that has it."""
-        for validator in self.ledger.validators:
+        for validator in self.peer_validators():
             if validator.id == self.member_id or not validator.api_address:
                 continue
             client = self._fetch_clients.get(validator.api_address)
@@ -485,6 +487,11 @@ class RaftDriver:
         current = self.ledger.validators
         for record in current:
             self._known_validators[record.id] = record
+        ids = {v.id for v in current}
+        # A joining node trusts the validators recorded at `init --join --from` that its
+        # ledger does not know yet (it learns of them by replaying governance decisions).
+        current = [*current, *(v for v in self.pinned if v.id not in ids
+                               and self.ledger.member(v.id) is None)]
         ids = {v.id for v in current}
         conf = self.node.raft.conf_state()
         leaving = [self._known_validators[n] for n in sorted({*conf.voters, *conf.learners})

@@ -16,11 +16,14 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from google.protobuf import json_format
 from tdx.consensus import HardState, bootstrap_entries
 from tdx.sdk import (
+    Client,
     GenesisError,
     Identity,
     IdentityError,
+    TdxError,
     genesis_hash,
     load_genesis,
     public_key_of_file,
@@ -62,6 +65,7 @@ def paths(data_dir: Path) -> dict[str, Path]:
         "genesis": data_dir / "genesis.json",
         "key": data_dir / "node.key",
         "ledger": data_dir / "ledger",
+        "pinned": data_dir / "join-validators.json",
     }
 
 
@@ -75,13 +79,15 @@ def check_address(address: str, what: str) -> str:
 
 def init_node(data_dir: Path, genesis_path: Path, key_path: Path,
               api_address: str | None = None, passphrase: str | None = None,
-              join: str = "") -> dict[str, str]:
+              join: str = "", join_from: str = "") -> dict[str, str]:
     """Create a node's data directory from a genesis and the member's key file.
 
     The key must belong to a member of the genesis, unless ``join`` ("validator" or
     "observer") says the node joins a running network as a member that governance adds:
-    it then starts from the genesis and catches up from the others. Refuses a directory
-    that is not empty.
+    it then starts from the genesis and catches up from the others. With ``join_from``
+    (HOST:PORT of a running node the operator trusts) it also records the validators in
+    force now, so that it accepts a leader that joined after the genesis before its own
+    ledger has caught up to that decision. Refuses a directory that is not empty.
     """
     if join not in ("", "validator", "observer"):
         raise NodeError(f"join must be 'validator' or 'observer', not {join!r}")
@@ -123,6 +129,12 @@ def init_node(data_dir: Path, genesis_path: Path, key_path: Path,
             handle.write(Path(key_path).read_bytes())
     except OSError as exc:
         raise NodeError(f"cannot create {data_dir}: {exc.strerror}") from None
+    pinned: list[documents_pb2.MemberRecord] = []
+    if join_from:
+        if not join:
+            raise NodeError("--from goes with --join")
+        pinned = _current_validators(check_address(join_from, "--from address"),
+                                     genesis.network)
     store = Store(files["ledger"], create=True)
     try:
         Ledger.initialize(store, genesis)
@@ -135,8 +147,34 @@ def init_node(data_dir: Path, genesis_path: Path, key_path: Path,
     config = NodeConfig(member_id=member.id, network=genesis.network, api_address=api,
                         genesis_hash=genesis_hash(genesis).hex(),
                         peer_address=member.peer_address, join=join)
+    if pinned:
+        _write_json(files["pinned"], [json_format.MessageToDict(v) for v in pinned])
     _write_json(files["config"], asdict(config))
     return {**config.summary, "data_dir": str(data_dir)}
+
+
+def _current_validators(address: str, network: str) -> list[documents_pb2.MemberRecord]:
+    try:
+        with Client(address, timeout=10) as client:
+            status = client.status()
+            members = client.list_members()
+    except TdxError as exc:
+        raise NodeError(f"cannot read the current validators from {address}: {exc}") from None
+    if status.network != network:
+        raise NodeError(f"{address} serves network {status.network!r}, not {network!r}")
+    return [m for m in members if m.validator]
+
+
+def pinned_validators(data_dir: Path) -> list[documents_pb2.MemberRecord]:
+    """The validators recorded by ``init --join --from`` (empty when there are none)."""
+    path = paths(data_dir)["pinned"]
+    if not path.exists():
+        return []
+    try:
+        return [json_format.ParseDict(item, documents_pb2.MemberRecord())
+                for item in json.loads(path.read_text())]
+    except (OSError, json.JSONDecodeError, json_format.ParseError) as exc:
+        raise NodeError(f"{path} is corrupt: {exc}") from None
 
 
 def load_config(data_dir: Path) -> NodeConfig:

@@ -27,7 +27,13 @@ from tdx.v1 import documents_pb2, ledger_pb2_grpc, peer_pb2, peer_pb2_grpc
 
 from .api import LedgerServicer
 from .cluster import COMPACT_EVERY, RaftDriver
-from .config import check_store_genesis, load_config, open_genesis, paths
+from .config import (
+    check_store_genesis,
+    load_config,
+    open_genesis,
+    paths,
+    pinned_validators,
+)
 from .errors import NodeError
 from .follower import Follower
 from .ledger import AppliedBlock, Ledger
@@ -111,7 +117,8 @@ class Node:
                                 ledger=self.ledger, raft=RaftStore(self.store),
                                 transport_factory=transport, sign=block_signer(identity),
                                 on_applied=applied_queue.put_nowait, executor=executor,
-                                compact_every=self.compact_every)
+                                compact_every=self.compact_every,
+                                pinned=pinned_validators(self.data_dir))
             order, role = driver.order, driver.status
             driver.on_fatal = self._fail
         else:

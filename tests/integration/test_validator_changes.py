@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tdx.node import init_node
+from tdx.node.config import pinned_validators
 from tdx.node.devnet import devnet_down, devnet_up
 from tdx.node.process import free_port, spawn_node, wait_healthy
 from tdx.sdk import (
@@ -104,6 +105,15 @@ def test_governance_adds_and_removes_a_validator(tmp_path: Path) -> None:
                 block = client.get_block(receipt.height)
             return "customs-4" in {s.validator for s in block.signatures}
         _wait(signed_by_new, 20, "customs-4's block signature")
+
+        # A node joining now learns the validators in force, customs-4 among them, from a
+        # node it trusts: it must accept a leader that joined after the genesis.
+        later = Identity.generate("customs-5")
+        later.save(tmp_path / "customs-5.key")
+        init_node(tmp_path / "customs-5", Path(manifest["genesis"]),
+                  tmp_path / "customs-5.key", f"127.0.0.1:{free_port()}", join="validator",
+                  join_from=manifest["nodes"][0]["api"])
+        assert "customs-4" in {v.id for v in pinned_validators(tmp_path / "customs-5")}
 
         # Governance removes customs-3; Raft follows; the cluster keeps committing.
         _decide(manifest, propose_remove_member(network, "customs-3"),

@@ -56,6 +56,12 @@ def test_a_removed_validator_is_admitted_until_raft_removes_it(tmp_path: Path) -
                 ledger.reload_members()
                 assert "fr-customs" not in {v.id for v in ledger.validators}
                 assert "fr-customs" in {v.id for v in driver.peer_validators()}
+                # A validator recorded at `init --join --from` that this ledger does not know
+                # yet is admitted too, until the ledger learns of it.
+                newcomer = member_record("watcher")
+                newcomer.id, newcomer.validator = "pl-customs", True
+                driver.pinned = [newcomer]
+                assert "pl-customs" in {v.id for v in driver.peer_validators()}
             finally:
                 await driver.stop()
 
