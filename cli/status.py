@@ -38,9 +38,12 @@ def status(node: str, as_json: bool) -> None:
         ])
         if answer.peers:
             output.line()
+            # Only a leader tracks how far each peer's log matches its own.
+            leading = answer.role == "leader"
             output.table("peers", ["member", "address", "connected", "match index", "lag"],
                          ([p.member_id, p.address, "yes" if p.connected else "no",
-                           p.match_index, p.lag] for p in answer.peers))
+                           p.match_index if leading else "-", p.lag if leading else "-"]
+                          for p in answer.peers))
         if answer.mesh_peers:
             output.line()
             output.table("mesh peers", ["member", "address", "connected"],
