@@ -60,6 +60,7 @@ class MeshLink:
         self._next_announce = 0.0
         bootstrap = [m.p2p_address for m in ledger.members
                      if m.p2p_address and m.id != identity.member_id]
+        self._dialled: set[str] = set(bootstrap)
         self.mesh = Mesh(seed=identity.seed, network=ledger.network, listen=listen,
                          bootstrap=bootstrap, is_member=self._is_member,
                          on_message=self._on_message, serve_blocks=self._serve)
@@ -90,12 +91,26 @@ class MeshLink:
         self._member_keys = keys
         return removed
 
+    def _new_addresses(self) -> list[str]:
+        """Mesh addresses of members (admitted or changed by governance) not dialled yet."""
+        current = {m.p2p_address for m in self.ledger.members
+                   if m.p2p_address and m.id != self.identity.member_id}
+        new = sorted(current - self._dialled)
+        self._dialled |= current
+        return new
+
     async def block_applied(self, block: AppliedBlock, announce: bool) -> None:
         """After a block: follow membership changes; announce it and relay its alerts."""
         for key in self.refresh_members():
             log.info("disconnecting a removed member's mesh peer %s", peer_id_of(key))
             with contextlib.suppress(MeshError):
                 await self.mesh.disconnect(key)
+        for address in self._new_addresses():
+            log.info("dialling a member's new mesh address %s", address)
+            try:
+                await self.mesh.add_peer(address)
+            except (MeshError, ValueError) as exc:
+                log.warning("cannot dial %s: %s", address, exc)
         if not announce:
             return
         # Gossip costs milliseconds of CPU a message, so announcements are coalesced: at
