@@ -133,22 +133,16 @@ class Node:
 
         sequencer = Sequencer(order, max_pending=self.max_pending)
         servicer = LedgerServicer(self.ledger, sequencer, self.identity.member_id, role)
-        if mesh is not None:
-            if driver is not None:
-                leader = driver
+        if mesh is not None and driver is not None:
+            leader = driver
 
-                async def on_documents(envelopes: list[documents_pb2.Envelope],
-                                       sender: bytes) -> None:
-                    # Every validator hears relayed documents; the leader orders them.
-                    if leader.role is StateRole.LEADER:
-                        await servicer.admit_relayed(envelopes)
+            async def on_documents(envelopes: list[documents_pb2.Envelope],
+                                   sender: bytes) -> None:
+                # Every validator hears relayed documents; the leader orders them.
+                if leader.role is StateRole.LEADER:
+                    await servicer.admit_relayed(envelopes)
 
-                mesh.on_documents = on_documents
-            try:
-                await mesh.start()
-            except (MeshError, ValueError, OSError) as exc:
-                executor.shutdown(wait=False)
-                raise NodeError(f"cannot start the libp2p mesh: {exc}") from None
+            mesh.on_documents = on_documents
         metrics_address = os.environ.get("TDX_METRICS")
         if metrics_address:
             servicer.metrics.track(lambda: sequencer.pending,
@@ -187,6 +181,14 @@ class Node:
                 executor.shutdown(wait=False)
                 raise NodeError(f"cannot listen on {address}: the address is in use or not "
                                 "local")
+        if mesh is not None:
+            # Started last before serving: every check that can refuse to start is done, so
+            # no mesh thread is left behind by a failed start.
+            try:
+                await mesh.start()
+            except (MeshError, ValueError, OSError) as exc:
+                executor.shutdown(wait=False)
+                raise NodeError(f"cannot start the libp2p mesh: {exc}") from None
         self.server = server
         await server.start()
         for name in ("", names[0]):
