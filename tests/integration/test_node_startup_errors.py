@@ -9,6 +9,7 @@ from pathlib import Path
 
 from solonet import make_solo_network
 from tdx.node import init_node
+from tdx.node.devnet import devnet_down, devnet_up
 from tdx.node.process import free_port
 
 
@@ -80,3 +81,16 @@ def test_port_in_use(tmp_path: Path) -> None:
         holder.bind((host, int(port)))
         holder.listen()
         _one_line_error(_start(data), "cannot listen on")
+
+
+def test_mesh_port_in_use(tmp_path: Path) -> None:
+    """A node whose libp2p port is taken says so in one line and leaves no thread behind
+    (the process exits promptly)."""
+    manifest = devnet_up(tmp_path / "net", validators=1, observers=0, timeout=60)
+    devnet_down(tmp_path / "net")
+    node = manifest["nodes"][0]
+    port = int(node["p2p"].split("/tcp/")[1].split("/")[0])
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", port))
+        holder.listen()
+        _one_line_error(_start(Path(node["data_dir"])), "cannot start the libp2p mesh")
