@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import signal
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,9 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from tdx.node import init_node
-from tdx.node.process import free_port, spawn_node, wait_healthy
-from tdx.sdk import Client, Identity, Rejected, documents_pb2, genesis_json, ledger_pb2, seal
+from tdx.node.testing import local_network
+from tdx.sdk import Client, Identity, Rejected, documents_pb2, ledger_pb2, seal
 
 NETWORK = "tdx-examples"
 # member id -> (country, roles); de-customs is the validator.
@@ -101,25 +99,12 @@ def network(description: str) -> Iterator[Network]:
             yield Network(client, members, client.status().network)
         return
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    with tempfile.TemporaryDirectory(prefix="tdx-example-") as folder:
-        root = Path(folder)
-        members = {m: Identity.generate(m) for m in MEMBERS}
-        genesis = ledger_pb2.Genesis(network=NETWORK, created_ms=now_ms())
-        for member_id, (country, roles) in MEMBERS.items():
-            members[member_id].save(root / f"{member_id}.key")
-            genesis.members.append(documents_pb2.MemberRecord(
-                id=member_id, name=member_id, country_code=country, roles=list(roles),
-                public_key=members[member_id].public_key, validator=member_id == "de-customs"))
-        (root / "genesis.json").write_text(genesis_json(genesis))
-        address = f"127.0.0.1:{free_port()}"
-        init_node(root / "node", root / "genesis.json", root / "de-customs.key", address)
-        node = spawn_node(root / "node", address, root / "node.log")
+    with local_network(MEMBERS, validator="de-customs", network=NETWORK,
+                       created_ms=now_ms()) as net:
+        print(f"started a one-validator node at {net.address} (pid {net.node.pid})",
+              flush=True)
         try:
-            wait_healthy(node)
-            print(f"started a one-validator node at {address} (pid {node.pid})", flush=True)
-            with Client(address) as client:
-                yield Network(client, members, NETWORK)
+            with Client(net.address) as client:
+                yield Network(client, net.members, NETWORK)
         finally:
-            node.stop()
             print("node stopped", flush=True)
-

@@ -8,9 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from solonet import SoloNetwork, make_solo_network
-from tdx.node import init_node
-from tdx.node.process import free_port, spawn_node, wait_healthy
+from solonet import MEMBERS, VALIDATOR, SoloNetwork
+from tdx.node.testing import local_network
 from tdx.sdk import (
     Client,
     DocumentError,
@@ -39,16 +38,8 @@ ACCEPTED = ledger_pb2.RESULT_STATUS_ACCEPTED
 @pytest.fixture
 def solo(tmp_path: Path) -> Iterator[SoloNetwork]:
     """A running one-validator node (de-customs); stopped after the test."""
-    genesis, genesis_path, members = make_solo_network(tmp_path)
-    address = f"127.0.0.1:{free_port()}"
-    init_node(tmp_path / "data", genesis_path, tmp_path / "de-customs.key", address)
-    network = SoloNetwork(tmp_path, genesis, genesis_path, members,
-                          spawn_node(tmp_path / "data", address))
-    try:
-        wait_healthy(network.node)
-        yield network
-    finally:
-        network.node.stop()
+    with local_network(MEMBERS, validator=VALIDATOR, network=NETWORK, folder=tmp_path) as net:
+        yield net
 
 
 def invoice() -> documents_pb2.DocumentBody:

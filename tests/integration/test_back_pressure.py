@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from solonet import NETWORK, make_solo_network
-from tdx.node import init_node
-from tdx.node.process import free_port, spawn_node, wait_healthy
+from solonet import MEMBERS, NETWORK, VALIDATOR
+from tdx.node.testing import local_network
 from tdx.sdk import (
     AsyncClient,
     ResourceExhausted,
@@ -19,14 +18,12 @@ from tdx.sdk import (
 
 
 def test_overload_is_refused_with_a_retry_hint_and_retries_succeed(tmp_path: Path) -> None:
-    _, genesis_path, members = make_solo_network(tmp_path)
-    address = f"127.0.0.1:{free_port()}"
-    init_node(tmp_path / "data", genesis_path, tmp_path / "de-customs.key", address)
-    node = spawn_node(tmp_path / "data", address, env={"TDX_MAX_PENDING": "40"})
-    trader = members["acme-trading"]
-    envelopes = [seal(trader, body_from_json(NETWORK, template("invoice"))) for _ in range(600)]
-    try:
-        wait_healthy(node)
+    with local_network(MEMBERS, validator=VALIDATOR, network=NETWORK, folder=tmp_path,
+                       env={"TDX_MAX_PENDING": "40"}) as net:
+        address, node = net.address, net.node
+        trader = net.members["acme-trading"]
+        envelopes = [seal(trader, body_from_json(NETWORK, template("invoice")))
+                     for _ in range(600)]
 
         async def flood() -> tuple[int, int, int]:
             async with AsyncClient(address) as client:
@@ -50,5 +47,3 @@ def test_overload_is_refused_with_a_retry_hint_and_retries_succeed(tmp_path: Pat
         assert accepted + retried == 600
         assert documents == 600
         assert "node.overloaded" in node.log_path.read_text()
-    finally:
-        node.stop()

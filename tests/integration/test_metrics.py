@@ -6,22 +6,18 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from solonet import NETWORK, make_solo_network
-from tdx.node import init_node
-from tdx.node.process import free_port, spawn_node, wait_healthy
+from solonet import MEMBERS, NETWORK, VALIDATOR
+from tdx.node.process import free_port
+from tdx.node.testing import local_network
 from tdx.sdk import Client, PermissionDenied, body_from_json, seal, template
 
 
 def test_metrics_count_blocks_documents_and_refusals(tmp_path: Path) -> None:
-    _, genesis_path, members = make_solo_network(tmp_path)
-    address = f"127.0.0.1:{free_port()}"
     metrics = f"127.0.0.1:{free_port()}"
-    init_node(tmp_path / "data", genesis_path, tmp_path / "de-customs.key", address)
-    node = spawn_node(tmp_path / "data", address, env={"TDX_METRICS": metrics})
-    try:
-        wait_healthy(node)
-        trader = members["acme-trading"]
-        with Client(address) as client:
+    with local_network(MEMBERS, validator=VALIDATOR, network=NETWORK, folder=tmp_path,
+                       env={"TDX_METRICS": metrics}) as net:
+        trader = net.members["acme-trading"]
+        with Client(net.address) as client:
             client.submit_many([seal(trader, body_from_json(NETWORK, template("invoice")))
                                 for _ in range(5)])
             with pytest.raises(PermissionDenied):
@@ -33,5 +29,3 @@ def test_metrics_count_blocks_documents_and_refusals(tmp_path: Path) -> None:
         assert 'tdx_submissions_refused_total{code="role.forbidden"} 1.0' in text
         assert "tdx_raft_is_leader 1.0" in text
         assert "tdx_ledger_height" in text
-    finally:
-        node.stop()
