@@ -6,7 +6,7 @@ then send the messages, then apply the committed entries (blocks go to the Ledge
 changes back to the core), then advance. On the leader, ``order`` proposes a batch of
 envelopes as one entry and waits until its block is applied; elsewhere it forwards the
 batch to the leader. Every validator signs each block it stores and sends the signature to
-the others, so blocks become certified (signed by a majority).
+the others, so blocks become certified (signed by a majority; see ``certify.py``).
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ from tdx.sdk import (
 )
 from tdx.v1 import documents_pb2
 
+from .certify import Certifier
 from .forward import Forwarder
 from .ledger import AppliedBlock, Ledger, LedgerMismatch, Signer
 from .peers import PeerTransport, Signature
@@ -62,15 +63,11 @@ ELECTION_TICKS = 10
 HEARTBEAT_TICKS = 1
 ORDER_TIMEOUT = 10.0
 COMPACT_EVERY = 10_000
-PENDING_SIGNATURE_HEIGHTS = 10_000
 RECONCILE_SECONDS = 0.5
 CAUGHT_UP_ENTRIES = 100
 MAX_APPLY_BYTES_PER_READY = 4 * 1024 * 1024
 MAX_LOG_BYTES = 128 * 1024 * 1024
 RECENT_BLOCKS = 20_000
-SIGNATURE_HORIZON = 1_000
-REPAIR_SECONDS = 2.0
-REPAIR_BATCH = 20
 LOCAL_ONLY = frozenset({MessageType.PROPOSE, MessageType.READ_INDEX,
                         MessageType.TRANSFER_LEADER})
 
@@ -130,14 +127,13 @@ class RaftDriver:
         self.leader = ""
         self.role = StateRole.FOLLOWER
         self._proposals: dict[bytes, asyncio.Future[AppliedBlock]] = {}
-        self._signatures: dict[int, list[ledger_pb2.BlockSignature]] = {}
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._forwarder = Forwarder(self._leader_address, member_id)
         self._next_reconcile = 0.0
         self._fetch_clients: dict[str, AsyncClient] = {}
         self._recent: deque[tuple[int, int, bytes]] = deque(maxlen=RECENT_BLOCKS)
-        self._uncertified: dict[int, float] = {}
+        self.certifier = Certifier(ledger, executor, self._fetch)
         self.on_fatal: Callable[[BaseException], None] = lambda exc: None
 
     # -- inputs --------------------------------------------------------------------------
@@ -154,18 +150,7 @@ class RaftDriver:
                 log.warning("ignored %s from peer %s", message.type.name, sender)
                 continue
             self.node.step(message)
-        horizon = self.ledger.height + SIGNATURE_HORIZON
-        per_height = len(self.ledger.validators)
-        for height, signature in signatures:
-            if height > horizon:
-                continue
-            pending = self._signatures.get(height)
-            if pending is None:
-                if len(self._signatures) >= PENDING_SIGNATURE_HEIGHTS:
-                    continue
-                pending = self._signatures[height] = []
-            if len(pending) < per_height:
-                pending.append(signature)
+        self.certifier.offer(signatures)
         self._wake.set()
 
     def start(self) -> None:
@@ -173,7 +158,7 @@ class RaftDriver:
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._ticker(), name="raft-tick"),
                        loop.create_task(self._ready_loop(), name="raft-ready"),
-                       loop.create_task(self._repair_signatures(), name="raft-certify")]
+                       loop.create_task(self.certifier.repair_forever(), name="raft-certify")]
         for task in self._tasks:
             task.add_done_callback(self._task_done)
         if len(self.ledger.validators) == 1:
@@ -265,8 +250,8 @@ class RaftDriver:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            if self._signatures:
-                await self._certify(loop)
+            if self.certifier.has_pending:
+                await self.certifier.merge_pending()
             if self.role is StateRole.LEADER:
                 self._reconcile_voters()
             while self.node.has_ready():
@@ -341,41 +326,8 @@ class RaftDriver:
         if own is not None:
             self.transport.broadcast_signature(applied.height, own)
         self._recent.append((applied.raft_index, applied.height, applied.hash))
-        if len(applied.block.signatures) < quorum(len(self.ledger.validators)):
-            self._uncertified[applied.height] = time.monotonic()
+        self.certifier.applied(applied)
         self._on_applied(applied)
-
-    async def _certify(self, loop: asyncio.AbstractEventLoop) -> None:
-        ready = {h: sigs for h, sigs in self._signatures.items() if h <= self.ledger.height}
-        for height in ready:
-            del self._signatures[height]
-        if ready:
-            await loop.run_in_executor(self._executor, self._merge_signatures, ready)
-
-    def _merge_signatures(self, by_height: dict[int, list[ledger_pb2.BlockSignature]]) -> None:
-        needed = quorum(len(self.ledger.validators))
-        for height, signatures in by_height.items():
-            if self.ledger.add_signatures(height, signatures) >= needed:
-                self._uncertified.pop(height, None)
-
-    async def _repair_signatures(self) -> None:
-        """Collect the signatures of blocks that stayed uncertified here (a signature sent
-        while this node was paused or cut off is not sent again) from a peer's copy."""
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(REPAIR_SECONDS)
-            now = time.monotonic()
-            due = sorted(h for h, since in self._uncertified.items()
-                         if now - since > REPAIR_SECONDS)[:REPAIR_BATCH]
-            for height in due:
-                block = await self._fetch(height)
-                if block is None:
-                    break
-                await loop.run_in_executor(self._executor, self._merge_signatures,
-                                           {height: list(block.signatures)})
-                self._uncertified[height] = now
-            for height in [h for h in self._uncertified if h < self.ledger.height - 10_000]:
-                del self._uncertified[height]
 
     # -- membership ----------------------------------------------------------------------
 
