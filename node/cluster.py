@@ -40,10 +40,8 @@ from tdx.consensus import (
 from tdx.sdk import (
     AsyncClient,
     TdxError,
-    block_hash,
-    count_valid_signatures,
+    is_certified,
     ledger_pb2,
-    quorum,
 )
 from tdx.v1 import documents_pb2
 
@@ -393,10 +391,7 @@ class RaftDriver:
             if fetched is None:
                 await asyncio.sleep(0.5)
                 continue
-            validators = self.peer_validators()
-            signed = count_valid_signatures(block_hash(fetched.header),
-                                            list(fetched.signatures), validators)
-            if signed < quorum(len(validators)):
+            if not is_certified(fetched, self.peer_validators()):
                 # Only a block that a majority signed is taken from a peer.
                 await asyncio.sleep(0.2)
                 continue

@@ -30,11 +30,9 @@ from tdx.sdk import (
     AsyncClient,
     NotFound,
     TdxError,
-    block_hash,
-    count_valid_signatures,
     document_id,
+    is_certified,
     ledger_pb2,
-    quorum,
 )
 from tdx.v1 import documents_pb2
 
@@ -173,15 +171,11 @@ class Follower:
         assert self._mesh is not None
         start = self.ledger.height + 1
         raw_blocks = await self._mesh.mesh.fetch_blocks(key, start, start + FETCH_BLOCKS)
-        loop = asyncio.get_running_loop()
         applied_any = False
         for raw in raw_blocks:
-            block = ledger_pb2.Block.FromString(raw)
-            if not self._certified(block):
-                return applied_any
             try:
-                applied = await loop.run_in_executor(self._executor, self.ledger.replay, block,
-                                                     None)
+                if not await self._take(ledger_pb2.Block.FromString(raw)):
+                    return applied_any
             except LedgerMismatch as exc:
                 log.error("peer %s served a block that does not verify; disconnecting it and "
                           "avoiding it for %.0fs: %s", peer_id_of(key), BAN_SECONDS, exc)
@@ -189,7 +183,6 @@ class Follower:
                 with contextlib.suppress(MeshError):
                     await self._mesh.mesh.disconnect(key)
                 return applied_any
-            self._on_applied(applied)
             applied_any = True
         return applied_any
 
@@ -198,29 +191,32 @@ class Follower:
         status = await client.status()
         self.leader, self.term = status.leader, status.term
         self.source_height = max(self.source_height, status.height)
-        loop = asyncio.get_running_loop()
         while self.ledger.height < status.height:
             try:
                 block = await client.get_block(self.ledger.height + 1)
             except NotFound:
                 return
-            if not self._certified(block):
-                return
             try:
-                applied = await loop.run_in_executor(self._executor, self.ledger.replay, block,
-                                                     None)
+                if not await self._take(block):
+                    return
             except LedgerMismatch as exc:
                 log.error("refusing block from %s and avoiding it for %.0fs: %s", address,
                           BAN_SECONDS, exc)
                 self._banned[address] = time.monotonic() + BAN_SECONDS
                 return
-            self._on_applied(applied)
 
-    def _certified(self, block: ledger_pb2.Block) -> bool:
-        validators = self.ledger.validators
-        digest = block_hash(block.header)
-        return count_valid_signatures(digest, list(block.signatures), validators) >= quorum(
-            len(validators))
+    async def _take(self, block: ledger_pb2.Block) -> bool:
+        """Apply a fetched block if a majority of validators signed it; False if not (yet).
+
+        Raises LedgerMismatch when re-executing it here does not give its hash: the caller
+        then avoids the peer that served it.
+        """
+        if not is_certified(block, self.ledger.validators):
+            return False
+        applied = await asyncio.get_running_loop().run_in_executor(
+            self._executor, self.ledger.replay, block, None)
+        self._on_applied(applied)
+        return True
 
     def status(self) -> dict[str, Any]:
         """For StatusResponse: this node observes."""

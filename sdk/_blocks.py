@@ -62,6 +62,14 @@ def count_valid_signatures(
     return len(seen)
 
 
+def is_certified(block: ledger_pb2.Block,
+                 validators: Sequence[documents_pb2.MemberRecord]) -> bool:
+    """Whether a strict majority of ``validators`` signed the block's hash."""
+    digest = block_hash(block.header)
+    return count_valid_signatures(digest, list(block.signatures), validators) >= quorum(
+        len(validators))
+
+
 @dataclass(frozen=True)
 class VerifiedDocument:
     """What an offline proof check established about a document."""
