@@ -49,24 +49,63 @@ class Genesis(_message.Message):
     NETWORK_FIELD_NUMBER: _builtins.int
     CREATED_MS_FIELD_NUMBER: _builtins.int
     MEMBERS_FIELD_NUMBER: _builtins.int
+    PARAMETERS_FIELD_NUMBER: _builtins.int
     network: _builtins.str
     created_ms: _builtins.int
     @_builtins.property
     def members(self) -> _containers.RepeatedCompositeFieldContainer[_documents_pb2.MemberRecord]: ...
+    @_builtins.property
+    def parameters(self) -> Global___NetworkParameters:
+        """Rules of the ledger that this network sets; a field left at zero takes its default."""
+
     def __init__(
         self,
         *,
         network: _builtins.str = ...,
         created_ms: _builtins.int = ...,
         members: _abc.Iterable[_documents_pb2.MemberRecord] | None = ...,
+        parameters: Global___NetworkParameters | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["parameters", b"parameters"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_ms", b"created_ms", "members", b"members", "network", b"network"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_ms", b"created_ms", "members", b"members", "network", b"network", "parameters", b"parameters"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Genesis: _TypeAlias = Genesis  # noqa: Y015
+
+@_typing.final
+class NetworkParameters(_message.Message):
+    """NetworkParameters are ledger rules a network may tune. They decide which documents a block
+    accepts, so every node must use the same values: they live in the genesis, not in a node's
+    configuration (tdx.sdk.CreatedWindow reads them).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CREATED_MAX_AGE_MS_FIELD_NUMBER: _builtins.int
+    CREATED_MAX_LEAD_MS_FIELD_NUMBER: _builtins.int
+    created_max_age_ms: _builtins.int
+    """How far a document's created_ms may lie before its block's proposed_ms, in milliseconds
+    (0: 24 hours).
+    """
+    created_max_lead_ms: _builtins.int
+    """How far a document's created_ms may lie after its block's proposed_ms, in milliseconds
+    (0: 5 minutes).
+    """
+    def __init__(
+        self,
+        *,
+        created_max_age_ms: _builtins.int = ...,
+        created_max_lead_ms: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_max_age_ms", b"created_max_age_ms", "created_max_lead_ms", b"created_max_lead_ms"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NetworkParameters: _TypeAlias = NetworkParameters  # noqa: Y015
 
 @_typing.final
 class BlockProposal(_message.Message):
