@@ -54,8 +54,11 @@ from tdx.consensus.storage import (
     UnavailableError,
     bootstrap_entries,
 )
+from tdx.consensus.validate import MAX_INDEX, MAX_TERM, InvalidMessageError, check_message
 
 __all__ = [
+    "MAX_INDEX",
+    "MAX_TERM",
     "NO_NODE",
     "CompactedError",
     "ConfChange",
@@ -65,6 +68,7 @@ __all__ = [
     "Entry",
     "EntryType",
     "HardState",
+    "InvalidMessageError",
     "MemoryStorage",
     "MessageType",
     "PeerProgress",
@@ -83,6 +87,7 @@ __all__ = [
     "StorageError",
     "UnavailableError",
     "bootstrap_entries",
+    "check_message",
     "decode_conf_change",
     "encode_conf_change",
 ]

@@ -148,7 +148,14 @@ class RaftLog:
         return self.term(self.last_index())
 
     def match_term(self, index: int, term: int) -> bool:
-        """True if this log has an entry at ``index`` of ``term`` (compacted counts as no)."""
+        """True if this log has an entry at ``index`` of ``term`` (compacted counts as no).
+
+        An index past the end never matches, whatever the term (as etcd's ``matchTerm``):
+        :meth:`term` answers 0 there, and an append claiming (past the end, term 0) must be
+        refused, not taken as a match that would leave a gap in the log.
+        """
+        if index > self.last_index():
+            return False
         try:
             return self.term(index) == term
         except CompactedError:

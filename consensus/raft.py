@@ -488,6 +488,28 @@ class Raft:
         else:
             self._step_candidate(message)
 
+    def refusal(self, message: RaftMessage) -> str | None:
+        """Why ``message`` from a peer must be refused given this node's state, or None.
+
+        Called before :meth:`step` touches any state. An honest peer never sends these: a
+        heartbeat committing past our log, an acknowledgement of entries this leader does
+        not have.
+        """
+        if message.term < self.term:
+            return None  # stale: answered with our term, changes nothing
+        kind = message.type
+        # (An append that would rewrite committed entries needs no check here: one that
+        # starts below the commit index is answered with it and changes nothing.)
+        if kind is MessageType.HEARTBEAT and message.commit > self.log.last_index():
+            return (f"heartbeat commits {message.commit}, past this log's last index "
+                    f"{self.log.last_index()}")
+        elif (kind is MessageType.APPEND_RESPONSE and self.role is StateRole.LEADER
+              and message.term == self.term and not message.reject
+              and message.index > self.log.last_index()):
+            return (f"acknowledges index {message.index}, past the leader's last index "
+                    f"{self.log.last_index()}")
+        return None
+
     def _step_vote_request(self, message: RaftMessage) -> None:
         response = _RESPONSE_TO[message.type]
         can_vote = (

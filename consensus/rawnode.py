@@ -38,6 +38,7 @@ from tdx.consensus.messages import (
 from tdx.consensus.progress import ProgressState
 from tdx.consensus.raft import ProposalDroppedError, Raft, ReadState, SoftState, StateRole
 from tdx.consensus.storage import Storage
+from tdx.consensus.validate import FORWARDABLE, InvalidMessageError, check_message
 
 _RESPONSES = frozenset(
     {
@@ -48,7 +49,6 @@ _RESPONSES = frozenset(
         MessageType.READ_INDEX_RESPONSE,
     }
 )
-_FORWARDABLE = frozenset({MessageType.PROPOSE, MessageType.READ_INDEX, MessageType.TRANSFER_LEADER})
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,12 +155,19 @@ class RawNode:
         """Process a message received from a peer.
 
         Responses from non-members and messages addressed elsewhere are ignored, as is a
-        forwarded proposal this node cannot take (its sender retries).
+        forwarded proposal this node cannot take (its sender retries). A message with a
+        field out of range (:func:`~tdx.consensus.validate.check_message`) or one that no
+        honest peer could send in this node's state (:meth:`Raft.refusal`) raises
+        :class:`~tdx.consensus.validate.InvalidMessageError` and changes nothing: the host
+        refuses it, logs it, and goes on.
         """
         if message.to != self.raft.id:
             return
-        if message.term == 0 and message.type not in _FORWARDABLE:
+        if message.term == 0 and message.type not in FORWARDABLE:
             return
+        reason = check_message(message) or self.raft.refusal(message)
+        if reason is not None:
+            raise InvalidMessageError(f"{message.type.name} from {message.from_!r}: {reason}")
         if message.type in _RESPONSES and message.from_ not in self.raft.tracker.progress:
             return
         with contextlib.suppress(ProposalDroppedError):
