@@ -75,6 +75,7 @@ from ._identity import Identity, public_key_of_file
 from ._kinds import KIND_NAMES, KINDS, Kind, kind_of
 from ._merkle import inclusion_path, verify_inclusion
 from ._merkle import root as merkle_root
+from ._retry import DEFAULT_RETRY, RetryPolicy
 from ._schema import CONFIDENTIAL_PUBLIC_FIELDS, ROLES, check_body
 from ._workflows import (
     AEO_ACTIONS,
@@ -99,6 +100,7 @@ __all__ = [
     "AEO_ACTIONS",
     "BLOCK_DOMAIN",
     "CONFIDENTIAL_PUBLIC_FIELDS",
+    "DEFAULT_RETRY",
     "ENVELOPE_DOMAIN",
     "KINDS",
     "KIND_NAMES",
@@ -122,6 +124,7 @@ __all__ = [
     "ProofError",
     "Rejected",
     "ResourceExhausted",
+    "RetryPolicy",
     "SchemaError",
     "SignatureError",
     "TdxError",

@@ -1,21 +1,25 @@
 """Clients for a node's LedgerService: ``Client`` (blocking) and ``AsyncClient`` (asyncio).
 
-Both turn gRPC errors into the ApiError tree of ``tdx.sdk`` and share their request
-building and answer decoding in ``_ClientBase``.
+Both turn gRPC errors into the ApiError tree of ``tdx.sdk``, retry what is safe to retry
+under a :class:`~tdx.sdk.RetryPolicy` (see ``_retry.py``: reads, and refusals that carry the
+node's retry hint, all within the call's deadline), and share their request building and
+answer decoding in ``_ClientBase``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from types import TracebackType
-from typing import Any, Self, cast
+from typing import Any, Self
 
 import grpc
 import grpc.aio
-from google.rpc import error_details_pb2, status_pb2
 from tdx.v1 import documents_pb2, ledger_pb2, ledger_pb2_grpc
 
-from ._errors import ApiError, Rejected, api_error
+from ._errors import AlreadyExists, ApiError, Rejected, api_error
+from ._retry import DEFAULT_RETRY, Retries, RetryPolicy, error_from_rpc
 
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 # A batch call carries at most this many envelopes and about this many bytes.
@@ -31,35 +35,6 @@ CHANNEL_OPTIONS: list[tuple[str, Any]] = [
 ]
 
 Outcome = ledger_pb2.Receipt | ApiError
-
-
-def error_from_rpc(exc: grpc.RpcError | grpc.aio.AioRpcError) -> ApiError:
-    """Map a gRPC error to the ApiError subclass for its code, with any receipt attached."""
-    code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
-    details = exc.details() if hasattr(exc, "details") else str(exc)
-    receipt = None
-    reason = ""
-    retry_after = None
-    trailing = exc.trailing_metadata() if hasattr(exc, "trailing_metadata") else None
-    for item in trailing or ():
-        key, value = cast("tuple[str, str | bytes]", item)
-        if key == "grpc-status-details-bin" and isinstance(value, bytes):
-            status = status_pb2.Status.FromString(value)
-            for detail in status.details:
-                if detail.Is(ledger_pb2.Receipt.DESCRIPTOR):
-                    receipt = ledger_pb2.Receipt()
-                    detail.Unpack(receipt)
-                elif detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
-                    info = error_details_pb2.ErrorInfo()
-                    detail.Unpack(info)
-                    reason = info.reason
-                elif detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
-                    hint = error_details_pb2.RetryInfo()
-                    detail.Unpack(hint)
-                    retry_after = hint.retry_delay.ToTimedelta().total_seconds()
-    error = api_error(code.name if code else "UNKNOWN", details or "", receipt)
-    error.reason, error.retry_after = reason, retry_after
-    return error
 
 
 def batches(envelopes: Sequence[documents_pb2.Envelope]) -> Iterator[list[documents_pb2.Envelope]]:
@@ -78,15 +53,26 @@ def batches(envelopes: Sequence[documents_pb2.Envelope]) -> Iterator[list[docume
 
 
 class _ClientBase:
-    """What both clients share: the target, request building and answer decoding."""
+    """What both clients share: the target, retries, request building and answer decoding."""
 
-    def __init__(self, target: str, timeout: float,
-                 metadata: Sequence[tuple[str, str]] = ()) -> None:
-        if not target or ":" not in target:
-            raise ValueError(f"node address {target!r} must be HOST:PORT")
+    def __init__(self, target: str, timeout: float, metadata: Sequence[tuple[str, str]] = (),
+                 retry: RetryPolicy | None = DEFAULT_RETRY) -> None:
+        if not target or ":" not in target or "://" in target:
+            raise ValueError(f"node address {target!r} must be HOST:PORT (no scheme)")
         self.target = target
         self.timeout = timeout
         self.metadata = tuple(metadata)
+        self.retry = retry
+
+    def _retries(self, submit: bool = False) -> Retries:
+        return Retries(self.retry, self.timeout, submit=submit)
+
+    @staticmethod
+    def _settled(error: ApiError, retries: Retries) -> ledger_pb2.Receipt | None:
+        """The receipt a retried submit ends with when an earlier attempt got it ordered."""
+        if retries.tries > 1 and isinstance(error, AlreadyExists) and error.receipt:
+            return error.receipt
+        return None
 
     @staticmethod
     def _receipt_or_raise(receipt: ledger_pb2.Receipt) -> ledger_pb2.Receipt:
@@ -121,13 +107,16 @@ class Client(_ClientBase):
 
     Use it as a context manager, or call ``close()``. Every method raises an ApiError
     subclass on failure; ``submit`` also raises ``Rejected`` when the ledger's rules reject
-    the document (its receipt is on the exception).
+    the document (its receipt is on the exception). ``timeout`` is each call's deadline in
+    seconds, retries included; ``retry`` says what is retried (``DEFAULT_RETRY``: reads, and
+    refusals the node marks worth retrying) and ``retry=None`` turns retries off.
     """
 
     def __init__(self, target: str, *, timeout: float = DEFAULT_TIMEOUT,
                  channel: grpc.Channel | None = None,
-                 metadata: Sequence[tuple[str, str]] = ()) -> None:
-        super().__init__(target, timeout, metadata)
+                 metadata: Sequence[tuple[str, str]] = (),
+                 retry: RetryPolicy | None = DEFAULT_RETRY) -> None:
+        super().__init__(target, timeout, metadata, retry)
         self._channel = channel or grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
         self._stub = ledger_pb2_grpc.LedgerServiceStub(self._channel)
 
@@ -141,16 +130,31 @@ class Client(_ClientBase):
         """Close the channel."""
         self._channel.close()
 
-    def _call(self, method: Any, request: Any, timeout: float | None = None) -> Any:
-        try:
-            return method(request, timeout=timeout or self.timeout,
-                          metadata=self.metadata or None)
-        except grpc.RpcError as exc:
-            raise error_from_rpc(exc) from None
+    def _call(self, method: Any, request: Any, retries: Retries | None = None) -> Any:
+        """Call ``method``, retried as the policy allows; raise the last ApiError."""
+        retries = retries or self._retries()
+        while True:
+            try:
+                return method(request, timeout=retries.timeout(),
+                              metadata=self.metadata or None)
+            except grpc.RpcError as exc:
+                error = error_from_rpc(exc)
+            delay = retries.wait(error)
+            if delay is None:
+                raise error
+            time.sleep(delay)
 
     def submit(self, envelope: documents_pb2.Envelope) -> ledger_pb2.Receipt:
         """Submit one envelope; return its receipt once its block is durable."""
-        response = self._call(self._stub.Submit, ledger_pb2.SubmitRequest(envelope=envelope))
+        retries = self._retries(submit=True)
+        try:
+            response = self._call(self._stub.Submit, ledger_pb2.SubmitRequest(envelope=envelope),
+                                  retries)
+        except ApiError as error:
+            settled = self._settled(error, retries)
+            if settled is None:
+                raise
+            return self._receipt_or_raise(settled)
         return self._receipt_or_raise(response.receipt)
 
     def submit_many(self, envelopes: Iterable[documents_pb2.Envelope]) -> list[Outcome]:
@@ -162,7 +166,8 @@ class Client(_ClientBase):
         out: list[Outcome] = []
         for batch in batches(list(envelopes)):
             response = self._call(self._stub.SubmitBatch,
-                                  ledger_pb2.SubmitBatchRequest(envelopes=batch))
+                                  ledger_pb2.SubmitBatchRequest(envelopes=batch),
+                                  self._retries(submit=True))
             out.extend(self._outcomes(response))
         return out
 
@@ -253,13 +258,15 @@ class Client(_ClientBase):
 class AsyncClient(_ClientBase):
     """An asyncio client for one node's LedgerService, with the methods of ``Client``.
 
-    Use ``async with``, or call ``await aclose()``.
+    Use ``async with``, or call ``await aclose()``. ``timeout`` and ``retry`` are as for
+    ``Client``.
     """
 
     def __init__(self, target: str, *, timeout: float = DEFAULT_TIMEOUT,
                  channel: grpc.aio.Channel | None = None,
-                 metadata: Sequence[tuple[str, str]] = ()) -> None:
-        super().__init__(target, timeout, metadata)
+                 metadata: Sequence[tuple[str, str]] = (),
+                 retry: RetryPolicy | None = DEFAULT_RETRY) -> None:
+        super().__init__(target, timeout, metadata, retry)
         self._channel = channel or grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
         self._stub = ledger_pb2_grpc.LedgerServiceStub(self._channel)
 
@@ -274,16 +281,31 @@ class AsyncClient(_ClientBase):
         """Close the channel."""
         await self._channel.close()
 
-    async def _call(self, method: Any, request: Any) -> Any:
-        try:
-            return await method(request, timeout=self.timeout,
-                                metadata=self.metadata or None)
-        except grpc.aio.AioRpcError as exc:
-            raise error_from_rpc(exc) from None
+    async def _call(self, method: Any, request: Any, retries: Retries | None = None) -> Any:
+        """Await ``method``, retried as the policy allows; raise the last ApiError."""
+        retries = retries or self._retries()
+        while True:
+            try:
+                return await method(request, timeout=retries.timeout(),
+                                    metadata=self.metadata or None)
+            except grpc.aio.AioRpcError as exc:
+                error = error_from_rpc(exc)
+            delay = retries.wait(error)
+            if delay is None:
+                raise error
+            await asyncio.sleep(delay)
 
     async def submit(self, envelope: documents_pb2.Envelope) -> ledger_pb2.Receipt:
         """Submit one envelope; return its receipt once its block is durable."""
-        response = await self._call(self._stub.Submit, ledger_pb2.SubmitRequest(envelope=envelope))
+        retries = self._retries(submit=True)
+        try:
+            response = await self._call(self._stub.Submit,
+                                        ledger_pb2.SubmitRequest(envelope=envelope), retries)
+        except ApiError as error:
+            settled = self._settled(error, retries)
+            if settled is None:
+                raise
+            return self._receipt_or_raise(settled)
         return self._receipt_or_raise(response.receipt)
 
     async def submit_many(self, envelopes: Iterable[documents_pb2.Envelope]) -> list[Outcome]:
@@ -291,7 +313,8 @@ class AsyncClient(_ClientBase):
         out: list[Outcome] = []
         for batch in batches(list(envelopes)):
             response = await self._call(self._stub.SubmitBatch,
-                                        ledger_pb2.SubmitBatchRequest(envelopes=batch))
+                                        ledger_pb2.SubmitBatchRequest(envelopes=batch),
+                                        self._retries(submit=True))
             out.extend(self._outcomes(response))
         return out
 
