@@ -264,14 +264,19 @@ def show(proposal_id: str, node: str, as_json: bool) -> None:
     with Client(node) as client:
         answer = client.get_proposal(proposal_id)
     state = answer.proposal
-    approvals = sum(1 for v in state.votes if v.approve)
+    # A decided proposal counts against the membership in force when it was decided (adding
+    # a customs member changes the count after); an open one against today's.
+    decided = bool(state.decided_height and state.decided_customs)
+    customs = state.decided_customs if decided else answer.customs_members
+    approvals = (state.decided_approvals if decided
+                 else sum(1 for v in state.votes if v.approve))
     data = {
         "proposal_id": state.proposal_id, "action": _ACTIONS.get(state.action, "unknown"),
         "member": member_json(state.member), "proposer": state.proposer,
         "rationale": state.rationale, "status": _STATUS.get(state.status, "unknown"),
         "expires_ms": state.expires_ms, "proposed_height": state.proposed_height,
-        "decided_height": state.decided_height, "customs_members": answer.customs_members,
-        "needed": answer.customs_members // 2 + 1,
+        "decided_height": state.decided_height, "customs_members": customs,
+        "needed": customs // 2 + 1, "approvals": approvals,
         "votes": [{"member_id": v.member_id, "approve": v.approve, "height": v.height,
                    "vote_id": v.vote_id, "comment": v.comment} for v in state.votes],
     }
@@ -282,8 +287,8 @@ def show(proposal_id: str, node: str, as_json: bool) -> None:
             ("proposal", state.proposal_id), ("action", f"{data['action']} {state.member.id}"),
             ("proposer", state.proposer), ("rationale", state.rationale or "-"),
             ("status", data["status"]),
-            ("approvals", f"{approvals} (needs {data['needed']} of "
-                          f"{answer.customs_members} customs)"),
+            ("approvals", f"{approvals} ({'needed' if decided else 'needs'} {data['needed']} "
+                          f"of {customs} customs{' when decided' if decided else ''})"),
             ("proposed at", state.proposed_height),
             ("decided at", state.decided_height or "-"),
         ])
