@@ -21,12 +21,14 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from google.protobuf.message import DecodeError
 from tdx.consensus import (
     ConfChange,
     ConfChangeType,
     Config,
     ConfState,
     EntryType,
+    InvalidMessageError,
     MessageType,
     ProposalDroppedError,
     RaftMessage,
@@ -40,6 +42,7 @@ from tdx.consensus import (
 from tdx.sdk import (
     AsyncClient,
     TdxError,
+    block_hash,
     is_certified,
     ledger_pb2,
 )
@@ -50,6 +53,7 @@ from .forward import Forwarder
 from .ledger import AppliedBlock, Ledger, LedgerMismatch, Signer
 from .peers import PeerTransport, Signature
 from .raftstore import RaftStore
+from .ratelimit import RefusalLog
 from .rules import Refusal
 from .sequencer import Outcome
 from .store import Store
@@ -132,23 +136,83 @@ class RaftDriver:
         self._fetch_clients: dict[str, AsyncClient] = {}
         self._recent: deque[tuple[int, int, bytes]] = deque(maxlen=RECENT_BLOCKS)
         self.certifier = Certifier(ledger, executor, self._fetch)
+        self._refusals = RefusalLog(log, "Raft messages")
+        self._snapshot_checks: dict[tuple[str, int], asyncio.Task[None]] = {}
         self.on_fatal: Callable[[BaseException], None] = lambda exc: None
 
     # -- inputs --------------------------------------------------------------------------
 
     def deliver(self, sender: str, messages: list[RaftMessage],
-                signatures: list[Signature]) -> None:
+                signatures: list[Signature]) -> str | None:
         """Step messages from a checked peer batch into the core; keep block signatures.
 
-        Proposals, read requests and transfer requests are local inputs only: a peer that
-        sends them is ignored (it could otherwise append conf changes without governance).
+        Returns why a message was refused (the rest are still stepped), or None. Proposals,
+        read requests and transfer requests are local inputs only: a peer that sends them is
+        ignored (it could otherwise append conf changes without governance). A snapshot is
+        stepped only once its data decodes and the block it names is certified with that
+        hash (checked in a task; the leader retries meanwhile), so nothing is written or
+        dropped for a snapshot that cannot be installed.
         """
+        refused: str | None = None
         for message in messages:
             if message.type in LOCAL_ONLY:
-                log.warning("ignored %s from peer %s", message.type.name, sender)
-                continue
-            self.node.step(message)
+                refused = f"{message.type.name} is a local request; not taken from a peer"
+            elif message.type is MessageType.SNAPSHOT:
+                refused = self._check_snapshot(message) or refused
+            else:
+                refused = self._step(message) or refused
         self.certifier.offer(signatures)
+        self._wake.set()
+        if refused is not None:
+            self._refusals.refused(refused.split(":")[0], f"from {sender}: {refused}",
+                                   level=logging.WARNING)
+        return refused
+
+    def _step(self, message: RaftMessage) -> str | None:
+        try:
+            self.node.step(message)
+        except InvalidMessageError as exc:
+            return str(exc)
+        return None
+
+    def _check_snapshot(self, message: RaftMessage) -> str | None:
+        assert message.snapshot is not None
+        metadata = message.snapshot.metadata
+        try:
+            target = ledger_pb2.LedgerSnapshot.FromString(message.snapshot.data)
+        except DecodeError:
+            return "SNAPSHOT: snapshot data does not decode as a LedgerSnapshot"
+        if target.raft_index != metadata.index or target.height < 1 or (
+                len(target.block_hash) != 32):
+            return (f"SNAPSHOT: snapshot data (height {target.height}, raft index "
+                    f"{target.raft_index}) does not match its metadata (index "
+                    f"{metadata.index}) or has no block hash")
+        if target.height <= self.ledger.height:
+            own = self.ledger.block(target.height)
+            if own is None or block_hash(own.header) != bytes(target.block_hash):
+                return (f"SNAPSHOT: snapshot names block {target.height} with a hash that "
+                        "is not this node's")
+            return self._step(message)
+        key = (message.from_, metadata.index)
+        if key not in self._snapshot_checks and len(self._snapshot_checks) < 4:
+            task = asyncio.get_running_loop().create_task(
+                self._step_when_certified(message, target), name="raft-snapshot-check")
+            self._snapshot_checks[key] = task
+            task.add_done_callback(lambda _: self._snapshot_checks.pop(key, None))
+        return None
+
+    async def _step_when_certified(self, message: RaftMessage,
+                                   target: ledger_pb2.LedgerSnapshot) -> None:
+        block = await self._fetch(target.height)
+        if block is None or block_hash(block.header) != bytes(target.block_hash):
+            self._refusals.refused(
+                "SNAPSHOT uncertified",
+                f"snapshot from {message.from_} names block {target.height}, which no "
+                "validator serves certified with that hash; ignored", level=logging.WARNING)
+            return
+        refused = self._step(message)
+        if refused is not None:
+            self._refusals.refused(refused.split(":")[0], refused, level=logging.WARNING)
         self._wake.set()
 
     def start(self) -> None:
@@ -175,6 +239,8 @@ class RaftDriver:
 
     async def stop(self) -> None:
         """Stop the loops, the transport and the forwarder."""
+        for check in list(self._snapshot_checks.values()):
+            check.cancel()
         for task in self._tasks:
             task.remove_done_callback(self._task_done)
             task.cancel()
@@ -244,6 +310,13 @@ class RaftDriver:
         snapshot = self.raft.snapshot()
         if snapshot.metadata.index > self.ledger.applied_index:
             # A snapshot install was interrupted (crash or stop): finish it first.
+            try:
+                ledger_pb2.LedgerSnapshot.FromString(snapshot.data)
+            except DecodeError:
+                raise LedgerMismatch(
+                    f"the stored Raft snapshot (index {snapshot.metadata.index}) is "
+                    "unreadable; repair: stop the node, move its data folder aside and "
+                    "join again with `tdx node init --join --from HOST:PORT`") from None
             await self._install(snapshot, loop)
         while True:
             await self._wake.wait()
@@ -309,9 +382,22 @@ class RaftDriver:
         if ready.committed_entries:
             await self._maybe_compact(ready.committed_entries[-1].index, loop)
 
+    def term(self) -> int:
+        """The current Raft term."""
+        return self.node.raft.term
+
+    def voter_sets(self) -> list[list[str]]:
+        """The voter sets this node believes in, for checking election proofs: Raft's
+        configuration, and the validators governance decided (which Raft may trail)."""
+        conf = self.node.raft.conf_state()
+        return [list(conf.voters), [v.id for v in self.ledger.validators],
+                [v.id for v in self.pinned]]
+
     def _role_changed(self, leader: str, role: StateRole) -> None:
         if leader != self.leader or role is not self.role:
             log.info("raft: role %s, leader %s", role.value, leader or "unknown")
+            if role is StateRole.LEADER:
+                self.transport.won(self.node.raft.term)
         self.leader = leader
         self.role = role
 
@@ -387,13 +473,10 @@ class RaftDriver:
         target = ledger_pb2.LedgerSnapshot.FromString(snapshot.data)
         log.info("installing snapshot: blocks %d..%d", self.ledger.height + 1, target.height)
         while self.ledger.height < target.height:
+            # Only a block that a majority signed is taken from a peer (see _fetch).
             fetched = await self._fetch(self.ledger.height + 1)
             if fetched is None:
                 await asyncio.sleep(0.5)
-                continue
-            if not is_certified(fetched, self.peer_validators()):
-                # Only a block that a majority signed is taken from a peer.
-                await asyncio.sleep(0.2)
                 continue
             try:
                 applied = await loop.run_in_executor(self._executor, self.ledger.replay,
@@ -410,8 +493,13 @@ class RaftDriver:
                                    snapshot.metadata.index)
 
     async def _fetch(self, height: int) -> ledger_pb2.Block | None:
-        """Block ``height`` from the first validator that has it."""
-        for validator in self.peer_validators():
+        """Block ``height``, certified, from the first validator that serves it so.
+
+        A validator that answers with an uncertified or forged block is passed over, so one
+        bad peer cannot hold up a snapshot install or a signature repair.
+        """
+        validators = self.peer_validators()
+        for validator in validators:
             if validator.id == self.member_id or not validator.api_address:
                 continue
             client = self._fetch_clients.get(validator.api_address)
@@ -419,9 +507,11 @@ class RaftDriver:
                 client = AsyncClient(validator.api_address, timeout=10)
                 self._fetch_clients[validator.api_address] = client
             try:
-                return await client.get_block(height)
+                block = await client.get_block(height)
             except TdxError:
                 continue
+            if is_certified(block, validators):
+                return block
         return None
 
     # -- status --------------------------------------------------------------------------

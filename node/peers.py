@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections import deque
 from collections.abc import Callable
@@ -25,12 +26,15 @@ from typing import Any
 import grpc
 import grpc.aio
 from google.protobuf.message import DecodeError
-from tdx.consensus import MessageType, RaftMessage
+from tdx.consensus import MessageType, RaftMessage, check_message
 from tdx.sdk import PEER_DOMAIN, Identity, ledger_pb2
 from tdx.sdk import verify_signature as verify
 from tdx.v1 import documents_pb2, peer_pb2, peer_pb2_grpc
 
+from .election import ElectionProofs
 from .raftwire import message_from_pb, message_to_pb
+from .ratelimit import RefusalLog
+from .replay import ReplayWindow
 
 log = logging.getLogger("tdx.node.peers")
 
@@ -49,7 +53,7 @@ CHANNEL_OPTIONS: list[tuple[str, Any]] = [
 ]
 
 Signature = tuple[int, ledger_pb2.BlockSignature]
-Deliver = Callable[[str, list[RaftMessage], list[Signature]], None]
+Deliver = Callable[[str, list[RaftMessage], list[Signature]], str | None]
 Validators = Callable[[], list[documents_pb2.MemberRecord]]
 
 
@@ -71,21 +75,24 @@ class PeerTransport:
 
     def __init__(self, identity: Identity, network: str, validators: Validators,
                  deliver: Deliver, unreachable: Callable[[str], None],
-                 snapshot_sent: Callable[[str, bool], None]) -> None:
+                 snapshot_sent: Callable[[str, bool], None], *, elections: ElectionProofs,
+                 term: Callable[[], int]) -> None:
         self.identity = identity
         self.network = network
         self._validators = validators
         self._deliver = deliver
         self._unreachable = unreachable
         self._snapshot_sent = snapshot_sent
+        self.elections = elections
+        self._term = term
         self._peers: dict[str, _Peer] = {}
         self._sequence = int(time.time() * 1000) * 1_000_000
-        self._last_seen: dict[str, int] = {}
         self.isolated = False
         self._closed = False
         # Batches sent before this process started are stale: refusing them closes the
         # window in which captured batches could be replayed after a restart.
-        self._started_ms = int(time.time() * 1000)
+        self._replays = ReplayWindow(started_ms=int(time.time() * 1000),
+                                     skew_ms=CLOCK_SKEW_MS)
 
     # -- sending -------------------------------------------------------------------------
 
@@ -179,7 +186,11 @@ class PeerTransport:
             sent_ms=int(time.time() * 1000),
             messages=[message_to_pb(m) for m in messages],
             block_signatures=[s for _, s in signatures],
-            block_heights=[h for h, _ in signatures])
+            block_heights=[h for h, _ in signatures],
+            vote_grants=self.elections.grants_for(messages))
+        proof = self.elections.proof_for(messages)
+        if proof is not None:
+            body.election_proof.CopyFrom(proof)
         setattr(body, "from", self.identity.member_id)
         raw = body.SerializeToString()
         batch = peer_pb2.PeerBatch(body=raw, signer=self.identity.public_key,
@@ -228,22 +239,43 @@ class PeerTransport:
             return grpc.StatusCode.PERMISSION_DENIED, (
                 f"batch from {origin!r} to {body.to!r} on {body.network!r} does not match "
                 f"signer {sender.id!r}, this node and network")
-        if abs(body.sent_ms - int(time.time() * 1000)) > CLOCK_SKEW_MS:
-            return grpc.StatusCode.PERMISSION_DENIED, "batch timestamp is too far from now"
-        if body.sent_ms < self._started_ms:
-            return grpc.StatusCode.PERMISSION_DENIED, "batch was sent before this node started"
-        if body.sequence <= self._last_seen.get(sender.id, 0):
-            return grpc.StatusCode.PERMISSION_DENIED, "batch sequence was seen before (replay)"
-        self._last_seen[sender.id] = body.sequence
+        stale = self._replays.refusal(sender.id, body.sent_ms, body.sequence,
+                                      int(time.time() * 1000))
+        if stale is not None:
+            return grpc.StatusCode.PERMISSION_DENIED, stale
         try:
             messages = [message_from_pb(m) for m in body.messages]
         except ValueError:
             return grpc.StatusCode.INVALID_ARGUMENT, "batch carries an unknown message type"
         if any(m.from_ != sender.id or m.to != self.identity.member_id for m in messages):
             return grpc.StatusCode.PERMISSION_DENIED, "a message names another sender"
-        signatures = list(zip(body.block_heights, body.block_signatures, strict=False))
-        self._deliver(sender.id, messages, signatures)
+        for message in messages:
+            reason = check_message(message)
+            if reason is not None:
+                return grpc.StatusCode.INVALID_ARGUMENT, f"{message.type.name}: {reason}"
+        if len(body.block_signatures) != len(body.block_heights) or (
+                len(body.block_signatures) > MAX_SIGNATURES):
+            return grpc.StatusCode.INVALID_ARGUMENT, (
+                f"batch carries {len(body.block_signatures)} block signatures for "
+                f"{len(body.block_heights)} heights (at most {MAX_SIGNATURES})")
+        refused = self.elections.receive_grants(sender, body.vote_grants, self._term())
+        if refused is None:
+            refused = self.elections.check(
+                sender.id, messages, self._term(),
+                body.election_proof if body.HasField("election_proof") else None)
+        if refused is not None:
+            return grpc.StatusCode.PERMISSION_DENIED, refused
+        # The replay window learns the batch only now, so a refused batch costs nothing.
+        self._replays.remember(sender.id, body.sent_ms, body.sequence)
+        signatures = list(zip(body.block_heights, body.block_signatures, strict=True))
+        refused = self._deliver(sender.id, messages, signatures)
+        if refused is not None:
+            return grpc.StatusCode.INVALID_ARGUMENT, refused
         return grpc.StatusCode.OK, ""
+
+    def won(self, term: int) -> None:
+        """This node became leader of ``term``: send the votes that prove it from now on."""
+        self.elections.won(term)
 
     def status(self) -> dict[str, tuple[str, bool]]:
         """Per peer: (address, connected)."""
@@ -266,12 +298,15 @@ class PeerServicer(peer_pb2_grpc.PeerServiceServicer):
 
     def __init__(self, transport: PeerTransport) -> None:
         self._transport = transport
+        self._refusals = RefusalLog(log, "peer batches")
 
     async def Send(self, request: peer_pb2.SendRequest,
                    context: grpc.aio.ServicerContext[Any, Any]) -> peer_pb2.SendResponse:
         code, reason = self._transport.receive(request.batch)
         if code != grpc.StatusCode.OK:
-            if code == grpc.StatusCode.PERMISSION_DENIED:
-                log.warning("refused peer batch from %s: %s", context.peer(), reason)
+            if code != grpc.StatusCode.UNAVAILABLE:
+                self._refusals.refused(f"{code.name} {re.sub(r'[0-9]+', 'N', reason)}",
+                                       f"refused peer batch from {context.peer()}: {reason}",
+                                       level=logging.WARNING)
             await context.abort(code, reason)
         return peer_pb2.SendResponse()

@@ -34,6 +34,7 @@ from .config import (
     paths,
     pinned_validators,
 )
+from .election import ElectionProofs
 from .errors import NodeError
 from .follower import Follower
 from .ledger import AppliedBlock, Ledger
@@ -111,7 +112,10 @@ class Node:
 
             def transport(d: RaftDriver) -> PeerTransport:
                 return PeerTransport(identity, network, d.peer_validators, d.deliver,
-                                     d.node.report_unreachable, d.node.report_snapshot)
+                                     d.node.report_unreachable, d.node.report_snapshot,
+                                     elections=ElectionProofs(identity, network,
+                                                              d.peer_validators, d.voter_sets),
+                                     term=d.term)
 
             driver = RaftDriver(member_id=identity.member_id, store=self.store,
                                 ledger=self.ledger, raft=RaftStore(self.store),

@@ -31,7 +31,13 @@ from ._confidential import (
     seal_confidential,
     x25519_public_key,
 )
-from ._crypto import BLOCK_DOMAIN, ENVELOPE_DOMAIN, PEER_DOMAIN, is_acceptable_public_key
+from ._crypto import (
+    BLOCK_DOMAIN,
+    ENVELOPE_DOMAIN,
+    PEER_DOMAIN,
+    VOTE_DOMAIN,
+    is_acceptable_public_key,
+)
 from ._crypto import verify as verify_signature
 from ._documents import (
     body_from_json,
@@ -107,6 +113,7 @@ __all__ = [
     "PEER_DOMAIN",
     "ROLES",
     "SEVERITIES",
+    "VOTE_DOMAIN",
     "AlreadyExists",
     "ApiError",
     "AsyncClient",

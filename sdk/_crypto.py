@@ -16,6 +16,7 @@ import nacl.signing
 ENVELOPE_DOMAIN = b"tdx.v1.envelope\x00"
 BLOCK_DOMAIN = b"tdx.v1.block\x00"
 PEER_DOMAIN = b"tdx.v1.peer\x00"
+VOTE_DOMAIN = b"tdx.v1.vote\x00"
 KEY_ROTATION_DOMAIN = b"tdx.v1.key-rotation\x00"
 
 PUBLIC_KEY_SIZE = 32

@@ -28,6 +28,7 @@ class StubTransport:
     def __init__(self) -> None:
         self.sent: list[Any] = []
         self.signatures: list[tuple[int, ledger_pb2.BlockSignature]] = []
+        self.won_terms: list[int] = []
 
     def send(self, messages: list[Any]) -> None:
         self.sent.extend(messages)
@@ -37,6 +38,9 @@ class StubTransport:
 
     def status(self) -> dict[str, tuple[str, bool]]:
         return {}
+
+    def won(self, term: int) -> None:
+        self.won_terms.append(term)
 
     async def close(self) -> None:
         return None

@@ -65,10 +65,12 @@ class PeerBatchBody(_message.Message):
     MESSAGES_FIELD_NUMBER: _builtins.int
     BLOCK_SIGNATURES_FIELD_NUMBER: _builtins.int
     BLOCK_HEIGHTS_FIELD_NUMBER: _builtins.int
+    VOTE_GRANTS_FIELD_NUMBER: _builtins.int
+    ELECTION_PROOF_FIELD_NUMBER: _builtins.int
     network: _builtins.str
     to: _builtins.str
     sequence: _builtins.int
-    """Strictly increasing per sender process, so a captured batch cannot be replayed."""
+    """Unique per sender; with sent_ms, lets a receiver refuse a captured batch replayed."""
     sent_ms: _builtins.int
     @_builtins.property
     def messages(self) -> _containers.RepeatedCompositeFieldContainer[_raft_pb2.RaftMessage]: ...
@@ -80,6 +82,17 @@ class PeerBatchBody(_message.Message):
     def block_heights(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
         """Block heights those signatures are for, in the same order."""
 
+    @_builtins.property
+    def vote_grants(self) -> _containers.RepeatedCompositeFieldContainer[Global___VoteGrant]:
+        """The sender's own signed votes, one for each vote it grants in this batch."""
+
+    @_builtins.property
+    def election_proof(self) -> Global___ElectionProof:
+        """When the batch carries a leader's messages (append, heartbeat, snapshot, timeout-now):
+        the quorum of votes that made the sender leader of their term. A receiver refuses a
+        leader's message for a term whose leader it has not seen proven.
+        """
+
     def __init__(
         self,
         *,
@@ -90,14 +103,100 @@ class PeerBatchBody(_message.Message):
         messages: _abc.Iterable[_raft_pb2.RaftMessage] | None = ...,
         block_signatures: _abc.Iterable[_ledger_pb2.BlockSignature] | None = ...,
         block_heights: _abc.Iterable[_builtins.int] | None = ...,
+        vote_grants: _abc.Iterable[Global___VoteGrant] | None = ...,
+        election_proof: Global___ElectionProof | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["election_proof", b"election_proof"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["block_heights", b"block_heights", "block_signatures", b"block_signatures", "from", b"from", "messages", b"messages", "network", b"network", "sent_ms", b"sent_ms", "sequence", b"sequence", "to", b"to"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["block_heights", b"block_heights", "block_signatures", b"block_signatures", "election_proof", b"election_proof", "from", b"from", "messages", b"messages", "network", b"network", "sent_ms", b"sent_ms", "sequence", b"sequence", "to", b"to", "vote_grants", b"vote_grants"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PeerBatchBody: _TypeAlias = PeerBatchBody  # noqa: Y015
+
+@_typing.final
+class VoteGrant(_message.Message):
+    """VoteGrant is one validator's signed vote: "in `term` I vote for `candidate`"."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BODY_FIELD_NUMBER: _builtins.int
+    SIGNATURE_FIELD_NUMBER: _builtins.int
+    body: _builtins.bytes
+    """Serialized VoteGrantBody, exactly as signed."""
+    signature: _builtins.bytes
+    """Ed25519 by the voter's member key over DOMAIN_TAG("tdx.v1.vote") || body."""
+    def __init__(
+        self,
+        *,
+        body: _builtins.bytes = ...,
+        signature: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "signature", b"signature"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VoteGrant: _TypeAlias = VoteGrant  # noqa: Y015
+
+@_typing.final
+class VoteGrantBody(_message.Message):
+    """VoteGrantBody is the signed content of a VoteGrant."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NETWORK_FIELD_NUMBER: _builtins.int
+    TERM_FIELD_NUMBER: _builtins.int
+    CANDIDATE_FIELD_NUMBER: _builtins.int
+    VOTER_FIELD_NUMBER: _builtins.int
+    network: _builtins.str
+    term: _builtins.int
+    candidate: _builtins.str
+    voter: _builtins.str
+    def __init__(
+        self,
+        *,
+        network: _builtins.str = ...,
+        term: _builtins.int = ...,
+        candidate: _builtins.str = ...,
+        voter: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidate", b"candidate", "network", b"network", "term", b"term", "voter", b"voter"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VoteGrantBody: _TypeAlias = VoteGrantBody  # noqa: Y015
+
+@_typing.final
+class ElectionProof(_message.Message):
+    """ElectionProof shows that `leader` won `term`: grants from a majority of the voters."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TERM_FIELD_NUMBER: _builtins.int
+    LEADER_FIELD_NUMBER: _builtins.int
+    GRANTS_FIELD_NUMBER: _builtins.int
+    term: _builtins.int
+    leader: _builtins.str
+    @_builtins.property
+    def grants(self) -> _containers.RepeatedCompositeFieldContainer[Global___VoteGrant]: ...
+    def __init__(
+        self,
+        *,
+        term: _builtins.int = ...,
+        leader: _builtins.str = ...,
+        grants: _abc.Iterable[Global___VoteGrant] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["grants", b"grants", "leader", b"leader", "term", b"term"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ElectionProof: _TypeAlias = ElectionProof  # noqa: Y015
 
 @_typing.final
 class SendRequest(_message.Message):
