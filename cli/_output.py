@@ -4,7 +4,9 @@ Each command prints either a human view (plain lines and rich tables that stay r
 piped) or, with ``--json``, exactly one JSON document on stdout. Failures never show a
 traceback: :class:`TdxCommand` maps the SDK's :class:`~tdx.sdk.TdxError` tree, the node's
 ``NodeError``, file errors and malformed JSON to a :class:`Failure` (exit 1) whose message is
-one line on stderr. Usage mistakes stay click's own ``UsageError`` (exit 2).
+one line on stderr. Usage mistakes stay click's ``UsageError`` (exit 2). With ``--json`` a
+failure or usage mistake is one JSON object on stderr instead,
+``{"error": {"code": ..., "reason": ..., "message": ...}}`` (see :func:`error_json`).
 """
 
 from __future__ import annotations
@@ -29,30 +31,78 @@ from tdx.sdk import ApiError, TdxError, Unavailable
 _PIPE_WIDTH = 200
 
 
+def error_json(code: str, message: str, reason: str = "") -> str:
+    """A failure as the one-line JSON object that ``--json`` runs print on stderr.
+
+    ``code`` is the node's gRPC code name for an answer from a node (``UNAVAILABLE``,
+    ``NOT_FOUND``, ...), ``REJECTED`` for a document the ledger refused, ``USAGE`` for a
+    usage mistake, ``PROOF_INVALID`` for a proof that does not verify, ``INTERNAL`` for a
+    bug, else ``FAILED``; ``reason`` is the node's reason
+    code (``certificate.over_draw``) when there is one.
+    """
+    return json.dumps({"error": {"code": code, "reason": reason, "message": message}},
+                      ensure_ascii=False)
+
+
 class Failure(click.ClickException):
-    """A command failed (exit 1); the message is one line."""
+    """A command failed (exit 1); the message is one line.
+
+    ``code`` and ``reason`` classify it for ``--json`` runs (see :func:`error_json`);
+    ``as_json`` is set by :class:`TdxCommand` when the command ran with ``--json``.
+    """
 
     exit_code = 1
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, code: str = "FAILED", reason: str = "") -> None:
         super().__init__(" ".join(message.split()))
+        self.code = code
+        self.reason = reason
+        self.as_json = False
 
     def show(self, file: IO[Any] | None = None) -> None:
-        click.echo(f"error: {self.format_message()}", file=file or sys.stderr)
+        text = (error_json(self.code, self.format_message(), self.reason) if self.as_json
+                else f"error: {self.format_message()}")
+        click.echo(text, file=file or sys.stderr)
+
+
+class JsonUsageError(click.UsageError):
+    """A usage mistake in a ``--json`` run: one JSON object on stderr, still exit 2."""
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(error_json("USAGE", self.format_message()), file=file or sys.stderr)
 
 
 class TdxCommand(click.Command):
     """A click command whose errors reach the user as one line, never a traceback."""
 
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        as_json = "--json" in args  # before parsing, which consumes ``args``
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:
+            if as_json and not isinstance(exc, JsonUsageError):
+                raise JsonUsageError(exc.message, exc.ctx) from exc
+            raise
+
     def invoke(self, ctx: click.Context) -> Any:
+        as_json = bool(ctx.params.get("as_json"))
         try:
             return super().invoke(ctx)
+        except Failure as failed:
+            failed.as_json = as_json
+            raise
+        except click.UsageError as exc:
+            if as_json and not isinstance(exc, JsonUsageError):
+                raise JsonUsageError(exc.message, exc.ctx) from exc
+            raise
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except Exception as exc:
             failure = failure_from(exc, ctx.params.get("node"))
             if failure is None:
                 raise
+            failure.as_json = as_json
             raise failure from exc
 
 
@@ -65,12 +115,15 @@ class TdxGroup(click.Group):
 
 def failure_from(exc: BaseException, node: object = None) -> Failure | None:
     """Return the Failure that tells the user what went wrong, or None for a bug."""
-    if isinstance(exc, Unavailable):
+    if isinstance(exc, Unavailable) and not exc.reason:
+        # No reason code: the refusal came from gRPC itself, not from a node's answer.
         where = f" at {node}" if node else ""
-        return Failure(f"no node answers{where} ({exc.message or exc.code}); "
-                       "is it running? (set --node or TDX_NODE)")
+        return Failure(f"no node answers{where} ({exc.message or exc.code}); is it running? "
+                       "(set --node, TDX_NODE or TDX_DEVNET)", code=exc.code)
     if isinstance(exc, ApiError):
-        return Failure(f"{exc.code}: {exc.message}")
+        # A live node's answer: its words, and its reason code when it gave one.
+        why = f" ({exc.reason})" if exc.reason and exc.reason not in exc.message else ""
+        return Failure(f"{exc.code}: {exc.message}{why}", code=exc.code, reason=exc.reason)
     if isinstance(exc, TdxError):
         return Failure(str(exc))
     if isinstance(exc, _node_error_class()):

@@ -1,4 +1,9 @@
-"""Options that many commands take: ``--json``, ``--node``, and key files with passphrases."""
+"""Options that many commands take: ``--json``, ``--node`` (or ``--devnet``), key files.
+
+Which node a command talks to: ``--node HOST:PORT``, else env ``TDX_NODE``, else the leader
+of the devnet in ``--devnet DIR`` or env ``TDX_DEVNET`` (read from ``DIR/devnet.json``), else
+``127.0.0.1:7400``.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,9 @@ from ._output import Failure
 
 PASSPHRASE_ENV = "TDX_KEY_PASSPHRASE"
 NODE_ENV = "TDX_NODE"
+DEVNET_ENV = "TDX_DEVNET"
 DEFAULT_NODE = "127.0.0.1:7400"
+_DEVNET_KEY = "tdx.devnet"
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -28,6 +35,10 @@ class HostPort(click.ParamType[str, Any]):
     def convert(self, value: Any, param: click.Parameter | None,
                 ctx: click.Context | None) -> str:
         text = str(value).strip()
+        if "://" in text:
+            bare = text.split("://", 1)[1].split("/", 1)[0]
+            self.fail(f"{text!r} is a URL; give HOST:PORT without a scheme (for example "
+                      f"{bare or '127.0.0.1:7400'}): nodes speak gRPC, not HTTP", param, ctx)
         host, sep, port = text.rpartition(":")
         if host.startswith("[") and host.endswith("]"):
             host = host[1:-1]
@@ -48,11 +59,65 @@ def json_option(func: F) -> F:
 
 
 def node_option(func: F) -> F:
-    """Add ``--node HOST:PORT`` (env TDX_NODE, default 127.0.0.1:7400)."""
-    return click.option(
-        "--node", type=HOST_PORT, envvar=NODE_ENV, default=DEFAULT_NODE, show_default=True,
+    """Add ``--node HOST:PORT`` (env TDX_NODE) and ``--devnet DIR`` (env TDX_DEVNET).
+
+    The command receives ``node``: the address given, else the devnet's leader, else
+    127.0.0.1:7400.
+    """
+    func = click.option(
+        "--node", type=HOST_PORT, envvar=NODE_ENV, default=None, callback=_choose_node,
+        show_default=DEFAULT_NODE,
         help=f"Client API address of the node to talk to (env {NODE_ENV}).",
     )(func)
+    return click.option(
+        "--devnet", type=click.Path(file_okay=False, path_type=Path), envvar=DEVNET_ENV,
+        is_eager=True, expose_value=False, callback=_remember_devnet, metavar="DIR",
+        help=f"Talk to the leader of the devnet in DIR (env {DEVNET_ENV}); --node wins.",
+    )(func)
+
+
+def _remember_devnet(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        ctx.meta[_DEVNET_KEY] = value
+
+
+def _choose_node(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
+    if value:
+        return value
+    root = ctx.meta.get(_DEVNET_KEY)
+    return devnet_node(root) if root is not None else DEFAULT_NODE
+
+
+def devnet_node(root: Path) -> str:
+    """The API address of the leader of the devnet in ``root``, from its ``devnet.json``.
+
+    Asks the validators it lists (the recorded leader first) who leads now; when none
+    answers, the recorded leader's address, so that the command says no node answers there.
+    """
+    from tdx.sdk import Client, TdxError
+
+    try:
+        manifest = json.loads((root / "devnet.json").read_text())
+        nodes = {node["name"]: node for node in manifest["nodes"]}
+    except FileNotFoundError:
+        raise click.BadParameter(f"{root} holds no devnet (no devnet.json); start one with "
+                                 f"`tdx devnet up --dir {root}`", param_hint="--devnet") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise click.BadParameter(f"{root / 'devnet.json'} is unreadable: {exc}",
+                                 param_hint="--devnet") from None
+    validators = [node for node in nodes.values() if node.get("role") == "validator"]
+    recorded = nodes.get(manifest.get("leader", "")) or (validators or list(nodes.values()))[0]
+    for candidate in [recorded, *(v for v in validators if v is not recorded)]:
+        try:
+            with Client(candidate["api"], timeout=2.0, retry=None) as client:
+                answer = client.status()
+        except TdxError:
+            continue
+        if answer.role == "leader":
+            return str(candidate["api"])
+        if answer.leader in nodes:
+            return str(nodes[answer.leader]["api"])
+    return str(recorded["api"])
 
 
 def key_is_encrypted(path: Path) -> bool:

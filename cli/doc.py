@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -10,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from google.protobuf import json_format
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from tdx.sdk import (
@@ -21,7 +19,6 @@ from tdx.sdk import (
     DocumentError,
     Identity,
     NotFound,
-    ProofError,
     Rejected,
     SchemaError,
     body_from_json,
@@ -32,17 +29,13 @@ from tdx.sdk import (
     documents_pb2,
     kind_of,
     ledger_pb2,
-    load_genesis,
     open_confidential,
     open_envelope,
     seal,
     seal_confidential,
-    template,
-    template_kinds,
-    verify_proof,
 )
 
-from ._output import Failure, Output, TdxGroup, read_json, read_text, write_atomically
+from ._output import Failure, Output, TdxGroup, read_json
 from ._params import json_option, load_identity, node_option
 
 KIND_CHOICE = click.Choice([k.name for k in KINDS])
@@ -69,38 +62,6 @@ def doc() -> None:
       tdx doc proof <ID> --out proof.json
       tdx doc verify --proof proof.json --genesis genesis.json
     """
-
-
-# -- template ---------------------------------------------------------------------------
-
-@doc.command("template")
-@click.argument("kind", required=False, type=click.Choice(template_kinds()), metavar="[KIND]")
-@click.option("--list", "list_kinds", is_flag=True, help="List the kinds that have a template.")
-@json_option
-def template_command(kind: str | None, list_kinds: bool, as_json: bool) -> None:
-    """Print a valid example document of KIND, or list the kinds.
-
-    The example is JSON that `tdx doc submit` accepts as it is. Examples that refer to other
-    documents (a certificate to revoke, a proposal to vote on) carry a placeholder id:
-    put the real document's id there, or the ledger rejects it.
-
-    \b
-    Example:
-      tdx doc template --list
-      tdx doc template invoice > invoice.json
-    """
-    output = Output(as_json)
-    if list_kinds == bool(kind):
-        raise click.UsageError("give a KIND, or --list to see them")
-    if list_kinds:
-        summaries = {k.name: k.summary for k in KINDS}
-        rows = [{"kind": name, "summary": summaries[name]} for name in template_kinds()]
-        output.emit(rows, lambda: output.table(
-            None, ["kind", "summary"], ([r["kind"], r["summary"]] for r in rows)))
-        return
-    assert kind is not None
-    # The document is JSON for people and scripts alike: --json changes nothing here.
-    click.echo(json.dumps(template(kind), indent=2, ensure_ascii=False))
 
 
 # -- submit -----------------------------------------------------------------------------
@@ -214,7 +175,8 @@ def _submit_one(client: Client, envelope: documents_pb2.Envelope, output: Output
             raise
         _show_receipt(exc.receipt, output)
         why = "already on the ledger" if isinstance(exc, AlreadyExists) else exc.message
-        raise Failure(f"{exc.code}: {why}") from None
+        reason = exc.reason or exc.receipt.result.code
+        raise Failure(f"{exc.code}: {why}", code=exc.code, reason=reason) from None
     _show_receipt(receipt, output)
 
 
@@ -391,84 +353,6 @@ def record_json(record: ledger_pb2.DocumentRecord) -> dict[str, Any]:
         "signer": envelope.signer.hex(), "signature_valid": valid,
         "receipt": receipt_json(record.receipt), "document": body_to_json(body),
     }
-
-
-# -- proof, verify ----------------------------------------------------------------------
-
-@doc.command()
-@click.argument("doc_id", metavar="ID", callback=_document_id)
-@click.option("--out", required=True, metavar="FILE",
-              help="Where to write the proof (protobuf JSON); `-` for stdout.")
-@node_option
-@json_option
-def proof(doc_id: str, out: str, node: str, as_json: bool) -> None:
-    """Fetch a document's proof, which anyone can check offline with the genesis.
-
-    The proof holds the signed envelope, its result, the block header, the Merkle paths
-    and the validators' signatures. An existing file is replaced atomically.
-
-    \b
-    Example:
-      tdx doc proof 3f1c...e9 --out proof.json
-      tdx doc verify --proof proof.json --genesis genesis.json
-    """
-    if out == "-" and as_json:
-        raise click.UsageError("--out - already prints the proof as JSON; drop --json")
-    with Client(node) as client:
-        answer = client.get_proof(doc_id)
-    text = json_format.MessageToJson(answer, preserving_proto_field_name=True, indent=2) + "\n"
-    if out == "-":
-        click.echo(text, nl=False)
-        return
-    write_atomically(Path(out), text, replace=True)
-    header = ledger_pb2.BlockHeader.FromString(answer.header)
-    data = {"document_id": doc_id, "out": out, "height": header.height,
-            "signatures": len(answer.signatures)}
-    output = Output(as_json)
-    output.emit(data, lambda: output.fields([
-        ("wrote", out), ("document id", doc_id), ("height", header.height),
-        ("signatures", len(answer.signatures)),
-    ]))
-
-
-@doc.command()
-@click.option("--proof", "proof_file", required=True, metavar="FILE",
-              help="A proof written by `tdx doc proof` (`-` for stdin).")
-@click.option("--genesis", "genesis_file", type=click.Path(dir_okay=False, path_type=Path),
-              required=True, help="The network's genesis file.")
-@json_option
-def verify(proof_file: str, genesis_file: Path, as_json: bool) -> None:
-    """Check a document proof offline, with nothing but the genesis file.
-
-    Checks the envelope's signature, its place and its result's place in the block, the
-    block's network, and that a majority of the genesis validators signed the block.
-    Exits 1 with the first check that fails.
-
-    \b
-    Example:
-      tdx doc verify --proof proof.json --genesis genesis.json
-    """
-    network = load_genesis(genesis_file)
-    document_proof = ledger_pb2.DocumentProof()
-    label = "stdin" if proof_file == "-" else proof_file
-    try:
-        json_format.Parse(read_text(proof_file), document_proof)
-    except json_format.ParseError as exc:
-        raise Failure(f"{label}: not a document proof: {exc}") from None
-    try:
-        verified = verify_proof(document_proof, network)
-    except ProofError as exc:
-        raise Failure(f"proof does not verify: {exc}") from None
-    data = {"verified": True, "network": network.network, **dataclasses.asdict(verified)}
-    output = Output(as_json)
-    output.emit(data, lambda: output.fields([
-        ("verified", f"document {verified.document_id}"),
-        ("kind", verified.kind), ("issuer", verified.issuer),
-        ("network", network.network), ("height", verified.height),
-        ("block hash", verified.block_hash),
-        ("certified", f"signed by {verified.signatures} of {verified.validators} validators"),
-        ("result", "accepted" if verified.accepted else f"rejected ({verified.reason})"),
-    ]))
 
 
 # -- shared rendering -------------------------------------------------------------------

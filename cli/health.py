@@ -5,6 +5,8 @@ The node image's HEALTHCHECK runs it; it loads neither the node package nor the 
 
 from __future__ import annotations
 
+import time
+
 import click
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -19,26 +21,37 @@ from ._params import json_option, node_option
               help="Service to ask about ('' is the whole node; or tdx.v1.LedgerService).")
 @click.option("--timeout", default=3.0, show_default=True, type=click.FloatRange(0.1),
               help="Seconds to wait for the answer.")
+@click.option("--wait", default=0.0, show_default=True, type=click.FloatRange(0),
+              metavar="SECONDS",
+              help="Keep asking for up to this long until the node serves (a node that was "
+                   "just started).")
 @json_option
-def health(node: str, service: str, timeout: float, as_json: bool) -> None:
+def health(node: str, service: str, timeout: float, wait: float, as_json: bool) -> None:
     """Exit 0 when the node answers SERVING, 1 (one line on stderr) otherwise.
 
     \b
     Example:
       tdx node health --node 127.0.0.1:7400
+      tdx node start --data ./node-de & tdx node health --wait 30
       docker inspect --format '{{.State.Health.Status}}' CONTAINER
     """
     request = health_pb2.HealthCheckRequest(service=service)
-    try:
-        with grpc.insecure_channel(node) as channel:
-            answer = health_pb2_grpc.HealthStub(channel).Check(request, timeout=timeout)
-    except grpc.RpcError as exc:
-        code = exc.code() if isinstance(exc, grpc.Call) else None
-        name = code.name if code is not None else "UNKNOWN"
-        raise Failure(f"node {node} is not healthy: {name}") from None
-    status = health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status)
-    if answer.status != health_pb2.HealthCheckResponse.SERVING:
-        raise Failure(f"node {node} is not healthy: {status}")
+    deadline = time.monotonic() + wait
+    while True:
+        # A fresh channel each time: a channel that failed waits out gRPC's reconnect backoff.
+        try:
+            with grpc.insecure_channel(node) as channel:
+                answer = health_pb2_grpc.HealthStub(channel).Check(request, timeout=timeout)
+            status = health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status)
+        except grpc.RpcError as exc:
+            code = exc.code() if isinstance(exc, grpc.Call) else None
+            status = code.name if code is not None else "UNKNOWN"
+        else:
+            if answer.status == health_pb2.HealthCheckResponse.SERVING:
+                break
+        if time.monotonic() >= deadline:
+            raise Failure(f"node {node} is not healthy: {status}", code=status)
+        time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
     output = Output(as_json)
     output.emit({"node": node, "service": service, "status": status},
                 lambda: output.line(f"{node}: {status}"))

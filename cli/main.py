@@ -8,7 +8,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import click
 
-from ._output import TdxGroup
+from ._output import TdxGroup, error_json
 from .compose import compose
 from .devnet import devnet
 from .doc import doc
@@ -17,7 +17,9 @@ from .gov import gov
 from .health import health
 from .keys import keys
 from .node import node
+from .proofs import proof, verify
 from .status import status
+from .template import template_command
 from .workflows import aeo, cert, story, watch
 
 DEBUG_ENV = "TDX_DEBUG"
@@ -49,6 +51,10 @@ def cli() -> None:
       tdx doc template export_declaration > decl.json
       tdx doc submit decl.json --key customs-de.key
       tdx status
+
+    \b
+    Shell completion (bash; zsh and fish likewise with zsh_source, fish_source):
+      eval "$(_TDX_COMPLETE=bash_source tdx)"
     """
 
 
@@ -62,6 +68,9 @@ cli.add_command(gov)
 cli.add_command(cert)
 cli.add_command(aeo)
 cli.add_command(watch)
+doc.add_command(template_command)
+doc.add_command(proof)
+doc.add_command(verify)
 doc.add_command(story)
 node.add_command(health)
 devnet.add_command(compose)
@@ -74,8 +83,10 @@ def main() -> None:
     except Exception as exc:
         if os.environ.get(DEBUG_ENV):
             raise
-        click.echo(f"error: internal error: {type(exc).__name__}: {exc} "
-                   f"(set {DEBUG_ENV}=1 for the traceback)", err=True)
+        message = (f"internal error: {type(exc).__name__}: {exc} "
+                   f"(set {DEBUG_ENV}=1 for the traceback)")
+        click.echo(error_json("INTERNAL", message) if "--json" in sys.argv[1:]
+                   else f"error: {message}", err=True)
         sys.exit(1)
 
 

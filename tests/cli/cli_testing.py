@@ -23,7 +23,7 @@ Invoke = Callable[..., Result]
 
 # Variables the CLI reads; a test sees them only when it sets them.
 _CLEAN_ENV: dict[str, str | None] = {"TDX_KEY_PASSPHRASE": None, "TDX_NODE": None,
-                                     "TDX_KEY": None}
+                                     "TDX_KEY": None, "TDX_DEVNET": None}
 
 
 def check_edge(result: Result) -> None:
@@ -32,9 +32,14 @@ def check_edge(result: Result) -> None:
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise AssertionError(f"unmapped exception: {result.exception!r}") from result.exception
     if result.exit_code == 1:
-        # Prompts share stderr; the reason is its one last line.
+        # Prompts share stderr; the reason is its one last line (a JSON object with --json).
         lines = result.stderr.strip().splitlines()
-        assert lines and lines[-1].startswith("error: "), result.stderr
+        assert lines, result.stderr
+        if lines[-1].startswith("{"):
+            error = json.loads(lines[-1])["error"]
+            assert set(error) == {"code", "reason", "message"} and error["message"], error
+        else:
+            assert lines[-1].startswith("error: "), result.stderr
         assert sum("error" in line.lower() for line in lines) == 1, result.stderr
 
 
@@ -48,6 +53,12 @@ def run(*args: str, code: int = 0, input: str | None = None,
         f"stdout: {result.stdout}\nstderr: {result.stderr}"
     )
     return result
+
+
+def json_error(result: Result) -> dict[str, str]:
+    """The error object a failed --json run printed on stderr (its last line)."""
+    error: dict[str, str] = json.loads(result.stderr.strip().splitlines()[-1])["error"]
+    return error
 
 
 def as_json(result: Result) -> Any:

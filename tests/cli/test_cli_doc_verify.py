@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from cli_testing import Invoke, as_json
+from cli_testing import Invoke, as_json, json_error
 from google.protobuf import json_format
 from tdx.sdk import (
     BLOCK_DOMAIN,
@@ -222,8 +222,10 @@ def test_a_tampered_proof_fails_with_one_line(
     result = invoke("doc", "verify", "--proof", str(path), "--genesis", str(genesis_file),
                     "--json", code=1)
     assert result.stdout == ""
-    assert result.stderr.startswith("error: proof does not verify: ")
-    assert reason in result.stderr
+    error = json_error(result)
+    assert error["code"] == "PROOF_INVALID"
+    assert error["message"].startswith("proof does not verify: ")
+    assert reason in error["message"]
 
 
 def test_a_proof_checked_against_another_networks_genesis_fails(
