@@ -25,6 +25,7 @@ from tdx.sdk import (
     result_leaf,
     verify_signature,
 )
+from tdx.sdk._window import CreatedWindow
 from tdx.v1 import documents_pb2
 
 from .effects import EFFECTS, Effect
@@ -84,6 +85,8 @@ class Ledger:
         self.store = store
         self.genesis = ledger_pb2.Genesis.FromString(raw)
         self.network = self.genesis.network
+        # How far a document's created_ms may lie from its block's proposed_ms (genesis).
+        self.created_window = CreatedWindow.of(self.genesis)
         self.effects: dict[str, Effect] = dict(EFFECTS)
         self.verified = VerifiedEnvelopes()
         self._members: dict[str, documents_pb2.MemberRecord] = {}
@@ -330,7 +333,8 @@ class Ledger:
         if doc_id in seen or batch.get(Prefix.DOC + bytes.fromhex(doc_id)) is not None:
             return _rejected("document.duplicate", "this document is already on the ledger"), None
         try:
-            checked = check_envelope(envelope, self.network, self, self.verified)
+            checked = check_envelope(envelope, self.network, self, self.verified,
+                                     now_ms=proposed_ms, window=self.created_window)
             context = ApplyContext(batch=batch, checked=checked, document_id=doc_id,
                                    height=height, proposed_ms=proposed_ms,
                                    members=self._members)

@@ -2,15 +2,23 @@
 
 ``check_envelope`` is the one implementation: the API turns a ``Refusal`` into a gRPC status
 before ordering; the state machine turns it into a rejected ``Result`` when applying, which
-is how every node reaches the same verdict for the same block.
+is how every node reaches the same verdict for the same block. In order: size, signer
+membership, signature, canonical encoding (``document.not_canonical``), schema
+(``schema.invalid``, which for a governance proposal includes the node's parse of the member's
+libp2p address), issuer, role, and the creation-time window (``created_ms.out_of_window``)
+against the time the caller gives: the block's ``proposed_ms`` when applying, this node's
+clock at the API.
 """
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Protocol
 
+from tdx.network import peer_id_of
+from tdx.network._peers import parse_target, to_multiaddr
 from tdx.sdk import (
     DocumentError,
     SchemaError,
@@ -20,11 +28,14 @@ from tdx.sdk import (
     ledger_pb2,
     open_envelope,
 )
+from tdx.sdk._canonical import check_canonical
 from tdx.sdk._crypto import sha256
+from tdx.sdk._window import CreatedWindow
 
 from .permissions import may_submit
 
 MAX_BODY_BYTES = 256 * 1024
+DEFAULT_WINDOW = CreatedWindow()
 
 
 class Refusal(Exception):
@@ -89,12 +100,18 @@ class VerifiedEnvelopes:
 
 def check_envelope(
     envelope: documents_pb2.Envelope, network: str, members: MemberView,
-    verified: VerifiedEnvelopes | None = None,
+    verified: VerifiedEnvelopes | None = None, *, now_ms: int | None = None,
+    window: CreatedWindow | None = None,
 ) -> Checked:
-    """Check size, membership, signature, schema, network and role; raise Refusal if not.
+    """Check size, membership, signature, encoding, schema, network, role and creation time;
+    raise Refusal if not.
 
     The signer must be a current member; its key was checked to be a valid, non-small-order
     point when the member was admitted, so only the signature itself is verified here.
+    ``created_ms`` must lie within ``window`` of ``now_ms``. The state machine passes the
+    block's ``proposed_ms``, so that every node decides alike; at the API (None) it is this
+    node's clock. ``window`` defaults to the one ``members`` carries (``Ledger.created_window``,
+    from the genesis), else the default window.
     """
     if len(envelope.body) > MAX_BODY_BYTES:
         raise Refusal("RESOURCE_EXHAUSTED", "document.too_large",
@@ -110,18 +127,7 @@ def check_envelope(
     if known is not None:
         body, kind = known
     else:
-        try:
-            body = open_envelope(envelope, key_checked=True)
-        except SignatureError as exc:
-            raise Refusal("INVALID_ARGUMENT", "signature.invalid", str(exc),
-                          "signature") from None
-        except DocumentError as exc:
-            raise Refusal("INVALID_ARGUMENT", "document.malformed", str(exc), "body") from None
-        try:
-            kind = check_body(body, network)
-        except SchemaError as exc:
-            raise Refusal("INVALID_ARGUMENT", "schema.invalid", f"schema: {exc}",
-                          exc.field) from None
+        body, kind = _check_document(envelope, network)
         if verified is not None:
             verified.put(key, body, kind)
     if member.id != body.issuer:
@@ -133,4 +139,68 @@ def check_envelope(
         raise Refusal("PERMISSION_DENIED", "role.forbidden",
                       f"member {member.id!r} with roles {', '.join(member.roles)} may not "
                       f"submit {effective}")
+    if window is None:
+        window = getattr(members, "created_window", DEFAULT_WINDOW)
+    try:
+        window.check(body.created_ms, int(time.time() * 1000) if now_ms is None else now_ms)
+    except SchemaError as exc:
+        raise Refusal("INVALID_ARGUMENT", "created_ms.out_of_window", str(exc),
+                      exc.field) from None
     return Checked(body=body, kind=kind, member=member)
+
+
+def _check_document(envelope: documents_pb2.Envelope,
+                    network: str) -> tuple[documents_pb2.DocumentBody, str]:
+    """The checks that depend on the envelope alone (their verdict can be remembered)."""
+    try:
+        body = open_envelope(envelope, key_checked=True)
+    except SignatureError as exc:
+        raise Refusal("INVALID_ARGUMENT", "signature.invalid", str(exc), "signature") from None
+    except DocumentError as exc:
+        raise Refusal("INVALID_ARGUMENT", "document.malformed", str(exc), "body") from None
+    try:
+        check_canonical(bytes(envelope.body), body)
+    except SchemaError as exc:
+        raise Refusal("INVALID_ARGUMENT", "document.not_canonical", f"encoding: {exc}",
+                      exc.field) from None
+    try:
+        kind = check_body(body, network)
+        if kind == "governance_proposal":
+            check_member_addresses("proposal.member", body.proposal.member)
+    except SchemaError as exc:
+        raise Refusal("INVALID_ARGUMENT", "schema.invalid", f"schema: {exc}",
+                      exc.field) from None
+    return body, kind
+
+
+def check_member_addresses(field: str, member: documents_pb2.MemberRecord) -> None:
+    """Parse a member record's libp2p address as the mesh does; raise SchemaError if it is
+    not one the mesh can dial, or its peer id is not the member's key.
+
+    The SDK checks every other field of a record (``tdx.sdk`` ``check_member_record``) but
+    not this one, since it does not depend on libp2p. The address must be written the way
+    the multiaddr library writes it, so that a record has one spelling, and name a port.
+    """
+    address = member.p2p_address
+    if not address:
+        return
+    at = f"{field}.p2p_address"
+    try:
+        target = parse_target(address)
+        canonical = str(to_multiaddr(address))
+        port = to_multiaddr(address).value_for_protocol("tcp")
+    except Exception as exc:  # the multiaddr and base58 libraries raise many types
+        reason = str(exc) if isinstance(exc, ValueError) else type(exc).__name__
+        raise SchemaError(at, "is not a libp2p address the mesh can dial (/ip4, ip6, dns4, "
+                              f"dns6 or dns/HOST/tcp/PORT/p2p/PEERID): {reason}") from None
+    if canonical != address:
+        raise SchemaError(at, f"must be written as {canonical}")
+    if port == "0":
+        raise SchemaError(at, "names port 0; give the port the member's mesh listens on")
+    if len(member.public_key) == 32 and target.public_key != bytes(member.public_key):
+        try:
+            expected = f"/p2p/{peer_id_of(bytes(member.public_key))}"
+        except ValueError:
+            expected = "the peer id of the member's key"
+        raise SchemaError(at, f"names peer {target.peer_id.to_base58()}, which is not the "
+                              f"member's key; it must end in {expected}")

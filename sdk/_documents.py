@@ -15,6 +15,7 @@ from tdx.v1 import documents_pb2 as pb
 from ._crypto import KEY_ROTATION_DOMAIN
 from ._errors import SchemaError
 from ._identity import Identity
+from ._jsonform import parse_json
 from ._kinds import KINDS_BY_NAME, content_of, kind_of, set_content
 from ._schema import check_body
 
@@ -57,11 +58,7 @@ def build(
                                          f"not a {type(content).__name__}")
         message = content
     else:
-        message = message_type()
-        try:
-            json_format.ParseDict(dict(content), message)
-        except json_format.ParseError as exc:
-            raise SchemaError("content", str(exc)) from None
+        message = parse_json("content", content, message_type())
     body = pb.DocumentBody(network=network, ucr=ucr, recipients=list(recipients))
     set_content(body, kind, message)
     return body

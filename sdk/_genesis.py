@@ -10,9 +10,10 @@ from pathlib import Path
 from google.protobuf import json_format
 from tdx.v1 import documents_pb2, ledger_pb2
 
-from ._crypto import is_acceptable_public_key, sha256
+from ._crypto import sha256
 from ._errors import GenesisError, SchemaError
-from ._schema import check_member_record
+from ._members import check_member_record
+from ._window import check_parameters
 
 _NETWORK_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_.")
 
@@ -43,9 +44,14 @@ def parse_genesis(text: str, source: str = "genesis") -> ledger_pb2.Genesis:
 def check_genesis(
     genesis: ledger_pb2.Genesis, source: str = "genesis", *, require_validator: bool = False
 ) -> None:
-    """Check names, ids, keys and roles; raise GenesisError naming the first problem."""
+    """Check the network's name and parameters, and each member's ids, keys, roles and
+    addresses; raise GenesisError naming the first problem."""
     if not genesis.network or not set(genesis.network) <= _NETWORK_CHARS:
         raise GenesisError(f"{source}: network name must be lower-case letters, digits, - _ .")
+    try:
+        check_parameters(genesis.parameters)
+    except SchemaError as exc:
+        raise GenesisError(f"{source}: {exc}") from None
     ids: set[str] = set()
     keys: set[bytes] = set()
     for i, member in enumerate(genesis.members):
@@ -57,9 +63,6 @@ def check_genesis(
             raise GenesisError(f"{source}: member id {member.id!r} appears twice")
         if member.public_key in keys:
             raise GenesisError(f"{source}: member {member.id!r} reuses another member's key")
-        if not is_acceptable_public_key(member.public_key):
-            raise GenesisError(f"{source}: member {member.id!r} has an unusable public key "
-                               "(small-order or non-canonical)")
         ids.add(member.id)
         keys.add(member.public_key)
     if require_validator and not any(m.validator for m in genesis.members):

@@ -12,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from google.protobuf import json_format
 from tdx.v1 import documents_pb2 as pb
 
 from ._documents import build
 from ._errors import SchemaError
+from ._jsonform import parse_json
 
 PartyLike = pb.Party | Mapping[str, Any]
 GoodsLike = pb.GoodsItem | Mapping[str, Any]
@@ -44,17 +44,17 @@ def goods_item(sequence: int, description: str, hs_code: str, quantity: str = ""
                         origin_criterion=origin_criterion, net_mass_kg=net_mass_kg)
 
 
-def _party(value: PartyLike | None) -> pb.Party:
+def _party(value: PartyLike | None, field: str) -> pb.Party:
     if value is None:
         return pb.Party()
     if isinstance(value, pb.Party):
         return value
-    return json_format.ParseDict(dict(value), pb.Party())
+    return parse_json(field, value, pb.Party())
 
 
 def _goods(items: Iterable[GoodsLike]) -> list[pb.GoodsItem]:
     return [item if isinstance(item, pb.GoodsItem)
-            else json_format.ParseDict(dict(item), pb.GoodsItem()) for item in items]
+            else parse_json(f"goods[{i}]", item, pb.GoodsItem()) for i, item in enumerate(items)]
 
 
 # -- certificates -----------------------------------------------------------------------
@@ -65,7 +65,8 @@ def _certificate(network: str, kind: str, *, ucr: str, number: str, exporter: Pa
                  supersedes_id: str, recipients: Iterable[str], treatment: str = "",
                  additional_declaration: str = "") -> pb.DocumentBody:
     content = pb.Certificate(
-        number=number, exporter=_party(exporter), importer=_party(importer),
+        number=number, exporter=_party(exporter, "exporter"),
+        importer=_party(importer, "importer"),
         export_country_code=export_country_code, import_country_code=import_country_code,
         goods_items=_goods(goods), valid_from_ms=valid_from_ms, valid_until_ms=valid_until_ms,
         supersedes_id=supersedes_id, treatment=treatment,
@@ -155,8 +156,9 @@ def declaration(network: str, kind: str, *, ucr: str, reference: str, declarant:
     if kind not in ("export_declaration", "import_declaration"):
         raise SchemaError("kind", "must be export_declaration or import_declaration")
     content = pb.TradeDocument(
-        functional_reference_id=reference, declarant=_party(declarant),
-        exporter=_party(exporter), importer=_party(importer), consignor=_party(consignor),
+        functional_reference_id=reference, declarant=_party(declarant, "declarant"),
+        exporter=_party(exporter, "exporter"), importer=_party(importer, "importer"),
+        consignor=_party(consignor, "consignor"),
         export_country_code=export_country_code,
         destination_country_code=destination_country_code, declaration_office_id=office_id,
         loading_location_id=loading_location_id, unloading_location_id=unloading_location_id,
@@ -176,8 +178,9 @@ def aeo_decision(network: str, action: str, operator: PartyLike, reference: str,
     if chosen is None:
         raise SchemaError("aeo.action", f"unknown action {action!r}; one of "
                                         + ", ".join(AEO_ACTIONS))
-    content = pb.AeoDecision(action=chosen, operator=_party(operator), reference=reference,
-                             reason=reason, recognized_by_country_codes=list(recognized_by))
+    content = pb.AeoDecision(action=chosen, operator=_party(operator, "operator"),
+                             reference=reference, reason=reason,
+                             recognized_by_country_codes=list(recognized_by))
     return build(network, "aeo_decision", content, recipients=recipients)
 
 
@@ -192,7 +195,8 @@ def ip_rights_record(network: str, *, brand: str, goods_description: str,
     content = pb.IpRightsRecord(
         right_type=right_type, brand=brand, registration_number=registration_number,
         goods_description=goods_description, hs_codes=list(hs_codes),
-        authentic_features=list(authentic_features), holder=_party(holder), contact=contact,
+        authentic_features=list(authentic_features), holder=_party(holder, "holder"),
+        contact=contact,
         valid_until_ms=valid_until_ms)
     return build(network, "ip_rights_record", content)
 

@@ -15,6 +15,7 @@ from sdk_factories import CREATED_MS, NETWORK, identity, make_genesis, member_re
 from tdx.node.ledger import Ledger
 from tdx.sdk import (
     Identity,
+    build,
     documents_pb2,
     key_rotation,
     ledger_pb2,
@@ -90,6 +91,16 @@ class Chain:
                     ttl_ms: int = DAY_MS) -> documents_pb2.Envelope:
         return self.seal(identity(by), propose_add_member(
             NETWORK, member, rationale="MRA signed", expires_ms=self.now_ms + ttl_ms))
+
+    def propose_raw(self, member: documents_pb2.MemberRecord, by: str = "de-customs",
+                    action: documents_pb2.ProposalAction.ValueType = (
+                        documents_pb2.PROPOSAL_ACTION_ADD_MEMBER),
+                    ttl_ms: int = DAY_MS) -> documents_pb2.Envelope:
+        """A proposal built without the SDK's checks of the record, as a hostile member
+        could write it with protobuf alone: the ledger's rules must refuse it."""
+        content = documents_pb2.GovernanceProposal(action=action, member=member,
+                                                   expires_ms=self.now_ms + ttl_ms)
+        return self.seal(identity(by), build(NETWORK, "governance_proposal", content))
 
     def propose_update(self, member: documents_pb2.MemberRecord, by: str = "de-customs",
                        ttl_ms: int = DAY_MS) -> documents_pb2.Envelope:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sdk_factories import NETWORK, identity, make_genesis, sealed
+from sdk_factories import CREATED_MS, NETWORK, identity, make_genesis, sealed
 from tdx.node.ledger import Ledger, Signer
 from tdx.node.server import block_signer
 from tdx.node.store import Store
@@ -16,7 +16,7 @@ from tdx.sdk import documents_pb2, ledger_pb2
 
 __all__ = ["NETWORK", "identity", "make_genesis", "new_ledger", "proposal", "sealed", "signer"]
 
-PROPOSED_MS = 1_790_000_000_500
+PROPOSED_MS = CREATED_MS + 500
 
 
 def new_ledger(path: Path, genesis: ledger_pb2.Genesis | None = None) -> Ledger:

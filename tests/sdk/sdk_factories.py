@@ -1,11 +1,16 @@
 """Factories for the SDK and node unit tests: fixed identities, a genesis, sealed documents.
 
-Every identity comes from a fixed seed and every body sealed here gets a fixed creation
-time and nonce, so that the tests are deterministic (Ed25519 signatures are too).
+Every identity comes from a fixed seed and every body sealed here gets a fixed nonce and
+creation time, so that the tests are deterministic within a run (Ed25519 signatures are
+too). The creation time is when the run started, to the second: a ledger accepts a document
+only when it was created near the time of the block that orders it (and a node's API, near
+its clock), so a constant date would fall out of that window as the calendar moves on.
 tests/node imports this module as well, so that both suites speak of the same members.
 """
 
 from __future__ import annotations
+
+import time
 
 from tdx.sdk import (
     Identity,
@@ -17,7 +22,7 @@ from tdx.sdk import (
 )
 
 NETWORK = "tdx-test"
-CREATED_MS = 1_790_000_000_000
+CREATED_MS = int(time.time()) * 1000
 
 # member id -> (seed byte, roles, validator)
 MEMBERS: dict[str, tuple[int, tuple[str, ...], bool]] = {

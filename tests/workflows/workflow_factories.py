@@ -101,9 +101,11 @@ class Chain:
     nonce: int = 0
     envelopes: list[documents_pb2.Envelope] = field(default_factory=list)
 
-    def sealed(self, member: str, body: documents_pb2.DocumentBody) -> documents_pb2.Envelope:
+    def sealed(self, member: str, body: documents_pb2.DocumentBody,
+               at: int | None = None) -> documents_pb2.Envelope:
+        """Seal ``body`` as ``member``, created at ``at`` (default: the chain's time)."""
         self.nonce += 1
-        body.created_ms = body.created_ms or self.now
+        body.created_ms = body.created_ms or (self.now if at is None else at)
         body.nonce = body.nonce or self.nonce.to_bytes(16, "big")
         return seal(identity(member), body)
 
@@ -123,7 +125,7 @@ class Chain:
     def submit(self, member: str, body: documents_pb2.DocumentBody,
                at: int | None = None) -> Outcome:
         """Seal ``body`` as ``member`` and apply it in a block of its own."""
-        return self.block(self.sealed(member, body), at=at)[0]
+        return self.block(self.sealed(member, body, at), at=at)[0]
 
     def ok(self, member: str, body: documents_pb2.DocumentBody, at: int | None = None) -> str:
         """Submit and require acceptance; return the document id."""
