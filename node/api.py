@@ -1,22 +1,21 @@
 """The client API (tdx.v1.LedgerService) served by a node over grpc.aio.
 
-Every envelope is checked where it enters (``rules.check_envelope``) before it is ordered;
-errors carry google.rpc details: ErrorInfo (reason code), BadRequest (the field) and, for a
-replay, the original Receipt.
+Submissions go through ``admission.Admission`` (checks off the event loop, rate limits,
+counted refusal logs) before they are ordered. Every method is wrapped by
+``apierrors.guarded``: a bad request field is answered INVALID_ARGUMENT naming the field,
+a missing thing NOT_FOUND, and errors carry google.rpc details: ErrorInfo (reason code),
+BadRequest (the field), RetryInfo where retrying helps and, for a replay, the original
+Receipt.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
+import contextlib
 from collections.abc import AsyncIterator, Callable
-from typing import Any, NoReturn
+from typing import Any
 
 import grpc
-import grpc.aio
-from google.protobuf import any_pb2, duration_pb2
-from google.rpc import code_pb2, error_details_pb2, status_pb2
-from grpc_status import rpc_status
 from tdx.sdk import (
     block_hash,
     document_id,
@@ -29,21 +28,20 @@ from tdx.sdk import (
 )
 from tdx.v1 import documents_pb2, ledger_pb2_grpc
 
+from . import apierrors as fields
+from .admission import Admission, AdmissionLimits
+from .apierrors import MAX_TEXT, Answer, BadRequest, Context, guarded, guarded_stream, shown
 from .forward import FORWARDED_BY
 from .ledger import AppliedBlock, Ledger
 from .metrics import NodeMetrics
-from .rules import Refusal, check_envelope
+from .rules import Refusal
 from .sequencer import Sequencer
 from .store import Prefix
 from .workflows import governance, reads
 
-log = logging.getLogger("tdx.node.api")
-
 MAX_QUERY = 1000
-# Refusals worth retrying, and when: an overloaded or stopping node, not a too-large document.
-RETRY_MS = {"node.overloaded": 1000, "node.stopping": 2000, "cluster.no_leader": 500,
-            "cluster.proposal_dropped": 200}
 DEFAULT_QUERY = 100
+MAX_KINDS = 64
 VERSION = "0.1.0"
 
 
@@ -64,45 +62,27 @@ class BlockFeed:
             await self._changed.wait_for(lambda: current() > height)
 
 
-def _status(code: grpc.StatusCode, message: str, *, reason: str = "", field: str = "",
-            receipt: ledger_pb2.Receipt | None = None, retry_ms: int = 0) -> grpc.Status:
-    details: list[any_pb2.Any] = []
-    if reason:
-        info = any_pb2.Any()
-        info.Pack(error_details_pb2.ErrorInfo(reason=reason, domain="tdx"))
-        details.append(info)
-    if field:
-        bad = any_pb2.Any()
-        bad.Pack(error_details_pb2.BadRequest(field_violations=[
-            error_details_pb2.BadRequest.FieldViolation(field=field, description=message)]))
-        details.append(bad)
-    if receipt is not None:
-        packed = any_pb2.Any()
-        packed.Pack(receipt)
-        details.append(packed)
-    if retry_ms:
-        retry = any_pb2.Any()
-        delay = duration_pb2.Duration(seconds=retry_ms // 1000,
-                                      nanos=(retry_ms % 1000) * 1_000_000)
-        retry.Pack(error_details_pb2.RetryInfo(retry_delay=delay))
-        details.append(retry)
-    status = status_pb2.Status(code=getattr(code_pb2, code.name), message=message,
-                               details=details)
-    converted: grpc.Status = rpc_status.to_status(status)
-    return converted
-
-
 class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
-    """Serves LedgerService from a Ledger, ordering submissions through a Sequencer."""
+    """Serves LedgerService from a Ledger, ordering submissions through a Sequencer.
+
+    ``limits`` bound admission (``admission.AdmissionLimits``; the defaults when None).
+    Call ``close`` when the node stops.
+    """
 
     def __init__(self, ledger: Ledger, sequencer: Sequencer, member_id: str,
-                 role: Callable[[], dict[str, Any]]) -> None:
+                 role: Callable[[], dict[str, Any]],
+                 limits: AdmissionLimits | None = None) -> None:
         self.ledger = ledger
         self.sequencer = sequencer
         self.member_id = member_id
         self.feed = BlockFeed()
         self._role = role
         self.metrics = NodeMetrics()
+        self.admission = Admission(ledger, sequencer, limits, self.metrics)
+
+    def close(self) -> None:
+        """Stop admission's checking threads."""
+        self.admission.close()
 
     async def on_applied(self, block: AppliedBlock) -> None:
         """Called after each block is durable: resolve receipts, wake subscribers."""
@@ -114,42 +94,27 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
 
     # -- submission ----------------------------------------------------------------------
 
-    async def admit_relayed(self, envelopes: list[documents_pb2.Envelope]) -> None:
-        """Order documents relayed over the mesh; refusals are logged (the relaying node
-        checked them already and waits for their block)."""
-        for outcome in await asyncio.gather(*(self._admit(e) for e in envelopes),
-                                            return_exceptions=True):
-            if isinstance(outcome, Refusal):
-                _log_refusal(outcome, self.metrics)
+    async def admit_relayed(self, envelopes: list[documents_pb2.Envelope],
+                            sender: bytes) -> None:
+        """Order documents a member's node relayed over the mesh. Refusals are counted and
+        logged by admission (the relaying node checked them already and waits for their
+        block); ``sender`` is the relaying member's key, whose budget they spend."""
+        # A whole batch refused was logged by admission with its count.
+        with contextlib.suppress(Refusal):
+            await self.admission.admit(envelopes, f"mesh:{sender.hex()}")
 
-    async def _admit(self, envelope: documents_pb2.Envelope) -> ledger_pb2.Receipt:
-        """Check and order one envelope; raise Refusal, or return its receipt."""
-        checked_id = document_id(envelope.body)
-        check_envelope(envelope, self.ledger.network, self.ledger, self.ledger.verified)
-        existing = self.ledger.record(checked_id)
-        if existing is not None:
-            raise _Replay(existing.receipt)
-        waiting = self.sequencer.waiter(checked_id)
-        if waiting is not None:
-            raise _Replay(await asyncio.shield(waiting))
-        return await self.sequencer.enqueue(checked_id, envelope)
-
+    @guarded
     async def Submit(self, request: ledger_pb2.SubmitRequest,
-                     context: grpc.aio.ServicerContext[Any, Any]) -> ledger_pb2.SubmitResponse:
-        try:
-            receipt = await self._admit(request.envelope)
-        except _Replay as replay:
-            await _abort(context, grpc.StatusCode.ALREADY_EXISTS,
-                         "this document is already on the ledger", reason="document.duplicate",
-                         receipt=replay.receipt)
-        except Refusal as refusal:
-            self.metrics.refusals.labels(refusal.code).inc()
-            await _refuse(context, refusal)
-        return ledger_pb2.SubmitResponse(receipt=receipt)
+                     context: Context) -> ledger_pb2.SubmitResponse:
+        [outcome] = await self.admission.admit([request.envelope], context.peer())
+        if isinstance(outcome, Refusal):
+            raise outcome
+        return ledger_pb2.SubmitResponse(receipt=outcome)
 
+    @guarded
     async def SubmitBatch(self, request: ledger_pb2.SubmitBatchRequest,
-                          context: grpc.aio.ServicerContext[Any, Any]) -> (
-                              ledger_pb2.SubmitBatchResponse):
+                          context: Context) -> ledger_pb2.SubmitBatchResponse:
+        self.admission.check_size(len(request.envelopes))
         if self._forwarded_by_validator(context) and self._role().get("role") != "leader":
             # A validator forwards only to the leader it knows; if that is not this node
             # (any more), say so at once rather than forward again (see forward.py).
@@ -158,44 +123,41 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
                 error_message="this node is not the leader (any more); retry")
             return ledger_pb2.SubmitBatchResponse(
                 outcomes=[refusal for _ in request.envelopes])
-        outcomes = await asyncio.gather(*(self._outcome(e) for e in request.envelopes))
-        return ledger_pb2.SubmitBatchResponse(outcomes=outcomes)
+        outcomes = await self.admission.admit(request.envelopes, context.peer())
+        return ledger_pb2.SubmitBatchResponse(outcomes=[
+            ledger_pb2.SubmitOutcome(error_code=o.status, error_message=o.message,
+                                     receipt=o.receipt)
+            if isinstance(o, Refusal) else ledger_pb2.SubmitOutcome(receipt=o)
+            for o in outcomes])
 
-    def _forwarded_by_validator(self, context: grpc.aio.ServicerContext[Any, Any]) -> bool:
+    def _forwarded_by_validator(self, context: Context) -> bool:
         for key, value in context.invocation_metadata() or ():
             if key == FORWARDED_BY:
                 member = self.ledger.member(str(value))
                 return member is not None and member.validator
         return False
 
-    async def _outcome(self, envelope: documents_pb2.Envelope) -> ledger_pb2.SubmitOutcome:
-        try:
-            return ledger_pb2.SubmitOutcome(receipt=await self._admit(envelope))
-        except _Replay as replay:
-            return ledger_pb2.SubmitOutcome(receipt=replay.receipt, error_code="ALREADY_EXISTS",
-                                            error_message="this document is already on the "
-                                                          "ledger")
-        except Refusal as refusal:
-            _log_refusal(refusal, self.metrics)
-            return ledger_pb2.SubmitOutcome(error_code=refusal.status,
-                                            error_message=refusal.message,
-                                            receipt=refusal.receipt)
-
     # -- reads ---------------------------------------------------------------------------
 
-    async def Get(self, request: ledger_pb2.GetRequest,
-                  context: grpc.aio.ServicerContext[Any, Any]) -> ledger_pb2.GetResponse:
-        record = self.ledger.record(request.document_id)
+    def _record(self, doc_id: str) -> ledger_pb2.DocumentRecord:
+        record = self.ledger.record(fields.document_id(doc_id))
         if record is None:
-            await _abort(context, grpc.StatusCode.NOT_FOUND,
-                         f"no document {request.document_id!r}", reason="document.not_found")
-        return ledger_pb2.GetResponse(record=record)
+            raise Answer(grpc.StatusCode.NOT_FOUND, f"no document {doc_id}",
+                         reason="document.not_found")
+        return record
 
+    @guarded
+    async def Get(self, request: ledger_pb2.GetRequest,
+                  context: Context) -> ledger_pb2.GetResponse:
+        return ledger_pb2.GetResponse(record=self._record(request.document_id))
+
+    @guarded
     async def Query(self, request: ledger_pb2.QueryRequest,
-                    context: grpc.aio.ServicerContext[Any, Any]) -> ledger_pb2.QueryResponse:
+                    context: Context) -> ledger_pb2.QueryResponse:
         if request.limit > MAX_QUERY:
-            await _abort(context, grpc.StatusCode.INVALID_ARGUMENT,
-                         f"limit is at most {MAX_QUERY}", field="limit")
+            raise BadRequest("limit", f"is at most {MAX_QUERY}, not {request.limit}")
+        for name in ("ucr", "kind", "issuer"):
+            fields.text(getattr(request, name), name, required=False)
         if request.ucr:
             prefix = Prefix.BY_UCR + request.ucr.encode() + b"\x00"
         elif request.kind:
@@ -203,15 +165,15 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
         elif request.issuer:
             prefix = Prefix.BY_ISSUER + request.issuer.encode() + b"\x00"
         else:
-            await _abort(context, grpc.StatusCode.INVALID_ARGUMENT,
-                         "give a ucr, a kind or an issuer", field="ucr")
+            raise BadRequest("ucr", "give a ucr, a kind or an issuer")
         start = None
         if request.page_token:
             try:
+                if len(request.page_token) > 2 * MAX_TEXT:
+                    raise ValueError("too long")
                 start = prefix + bytes.fromhex(request.page_token)
             except ValueError:
-                await _abort(context, grpc.StatusCode.INVALID_ARGUMENT,
-                             "page_token is not one this node gave", field="page_token")
+                raise BadRequest("page_token", "is not one this node gave") from None
         limit = request.limit or DEFAULT_QUERY
         records: list[ledger_pb2.DocumentRecord] = []
         last_key = b""
@@ -232,9 +194,15 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
         token = last_key[len(prefix):].hex() if more else ""
         return ledger_pb2.QueryResponse(records=records, next_page_token=token)
 
+    @guarded_stream
     async def Subscribe(self, request: ledger_pb2.SubscribeRequest,
-                        context: grpc.aio.ServicerContext[Any, Any]) -> (
-                            AsyncIterator[ledger_pb2.SubscribeResponse]):
+                        context: Context) -> AsyncIterator[ledger_pb2.SubscribeResponse]:
+        fields.height(request.from_height, "from_height", allow_zero=True)
+        fields.text(request.ucr, "ucr", required=False)
+        if len(request.kinds) > MAX_KINDS:
+            raise BadRequest("kinds", f"at most {MAX_KINDS} kinds, not {len(request.kinds)}")
+        for kind in request.kinds:
+            fields.text(kind, "kinds")
         height = (request.from_height - 1) if request.from_height else self.ledger.height
         kinds = set(request.kinds)
         while True:
@@ -259,20 +227,18 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
                     yield ledger_pb2.SubscribeResponse(height=height, block_hash=digest,
                                                        record=record)
 
+    @guarded
     async def GetProof(self, request: ledger_pb2.GetProofRequest,
-                       context: grpc.aio.ServicerContext[Any, Any]) -> (
-                           ledger_pb2.GetProofResponse):
-        record = self.ledger.record(request.document_id)
-        if record is None:
-            await _abort(context, grpc.StatusCode.NOT_FOUND,
-                         f"no document {request.document_id!r}", reason="document.not_found")
+                       context: Context) -> ledger_pb2.GetProofResponse:
+        record = self._record(request.document_id)
         block = self.ledger.block(record.receipt.height)
         if block is None:
-            await _abort(context, grpc.StatusCode.INTERNAL, "block missing from the store")
+            raise Answer(grpc.StatusCode.INTERNAL,
+                         f"block {record.receipt.height} is missing from this node's store")
         validators = self.ledger.validators
         signed = {s.validator for s in block.signatures} & {v.id for v in validators}
         if len(signed) < quorum(len(validators)):
-            await _abort(context, grpc.StatusCode.UNAVAILABLE,
+            raise Answer(grpc.StatusCode.UNAVAILABLE,
                          f"block {record.receipt.height} is not certified yet ({len(signed)} of "
                          f"{quorum(len(validators))} signatures); retry shortly",
                          reason="block.not_certified", retry_ms=500)
@@ -294,18 +260,19 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
         )
         return ledger_pb2.GetProofResponse(proof=proof)
 
+    @guarded
     async def GetBlock(self, request: ledger_pb2.GetBlockRequest,
-                       context: grpc.aio.ServicerContext[Any, Any]) -> (
-                           ledger_pb2.GetBlockResponse):
-        block = self.ledger.block(request.height)
+                       context: Context) -> ledger_pb2.GetBlockResponse:
+        block = self.ledger.block(fields.height(request.height))
         if block is None:
-            await _abort(context, grpc.StatusCode.NOT_FOUND,
+            raise Answer(grpc.StatusCode.NOT_FOUND,
                          f"no block at height {request.height}; the ledger is at "
                          f"{self.ledger.height}", reason="block.not_found")
         return ledger_pb2.GetBlockResponse(block=block)
 
+    @guarded
     async def Status(self, request: ledger_pb2.StatusRequest,
-                     context: grpc.aio.ServicerContext[Any, Any]) -> ledger_pb2.StatusResponse:
+                     context: Context) -> ledger_pb2.StatusResponse:
         role = self._role()
         return ledger_pb2.StatusResponse(
             network=self.ledger.network,
@@ -326,62 +293,65 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
 
     # -- workflow state (node/workflows/reads.py) ----------------------------------------
 
+    @guarded
     async def GetCertificate(self, request: ledger_pb2.GetCertificateRequest,
-                             context: grpc.aio.ServicerContext[Any, Any]) -> (
-                                 ledger_pb2.GetCertificateResponse):
-        answer = reads.certificate(self.ledger, request.certificate_id)
+                             context: Context) -> ledger_pb2.GetCertificateResponse:
+        answer = reads.certificate(self.ledger,
+                                   fields.text(request.certificate_id, "certificate_id"))
         if answer is None:
-            await _abort(context, grpc.StatusCode.NOT_FOUND,
-                         f"no certificate {request.certificate_id!r}",
+            raise Answer(grpc.StatusCode.NOT_FOUND,
+                         f"no certificate {shown(request.certificate_id)}",
                          reason="certificate.not_found")
         return answer
 
+    @guarded
     async def GetAeoStatus(self, request: ledger_pb2.GetAeoStatusRequest,
-                           context: grpc.aio.ServicerContext[Any, Any]) -> (
-                               ledger_pb2.GetAeoStatusResponse):
-        answer = reads.aeo_status(self.ledger, request.operator_id)
+                           context: Context) -> ledger_pb2.GetAeoStatusResponse:
+        answer = reads.aeo_status(self.ledger, fields.text(request.operator_id, "operator_id"))
         if answer is None:
-            await _abort(context, grpc.StatusCode.NOT_FOUND,
-                         f"no AEO status for operator {request.operator_id!r}",
+            raise Answer(grpc.StatusCode.NOT_FOUND,
+                         f"no AEO status for operator {shown(request.operator_id)}",
                          reason="aeo.not_found")
         return answer
 
+    @guarded
     async def GetConsignment(self, request: ledger_pb2.GetConsignmentRequest,
-                             context: grpc.aio.ServicerContext[Any, Any]) -> (
-                                 ledger_pb2.GetConsignmentResponse):
-        answer = reads.consignment(self.ledger, request.ucr)
+                             context: Context) -> ledger_pb2.GetConsignmentResponse:
+        answer = reads.consignment(self.ledger, fields.text(request.ucr, "ucr"))
         if answer is None:
-            await _abort(context, grpc.StatusCode.NOT_FOUND,
-                         f"nothing on the ledger for consignment {request.ucr!r}",
+            raise Answer(grpc.StatusCode.NOT_FOUND,
+                         f"nothing on the ledger for consignment {shown(request.ucr)}",
                          reason="consignment.not_found")
         return answer
 
     # -- membership and governance -------------------------------------------------------
 
+    @guarded
     async def GetMember(self, request: ledger_pb2.GetMemberRequest,
-                        context: grpc.aio.ServicerContext[Any, Any]) -> (
-                            ledger_pb2.GetMemberResponse):
-        member = self.ledger.member(request.member_id)
+                        context: Context) -> ledger_pb2.GetMemberResponse:
+        member_id = fields.text(request.member_id, "member_id")
+        member = self.ledger.member(member_id)
         retired = governance.retired_keys(self.ledger.store.scan(
-            governance.key_history_prefix(request.member_id)))
+            governance.key_history_prefix(member_id)))
         if member is None and not retired:
-            await _abort(context, grpc.StatusCode.NOT_FOUND,
-                         f"no member {request.member_id!r}", reason="member.not_found")
+            raise Answer(grpc.StatusCode.NOT_FOUND, f"no member {shown(member_id)}",
+                         reason="member.not_found")
         return ledger_pb2.GetMemberResponse(member=member, retired_keys=retired)
 
+    @guarded
     async def ListMembers(self, request: ledger_pb2.ListMembersRequest,
-                          context: grpc.aio.ServicerContext[Any, Any]) -> (
-                              ledger_pb2.ListMembersResponse):
+                          context: Context) -> ledger_pb2.ListMembersResponse:
         return ledger_pb2.ListMembersResponse(members=self.ledger.members,
                                               height=self.ledger.height)
 
+    @guarded
     async def GetProposal(self, request: ledger_pb2.GetProposalRequest,
-                          context: grpc.aio.ServicerContext[Any, Any]) -> (
-                              ledger_pb2.GetProposalResponse):
-        proposal = governance.load_proposal(self.ledger.store, request.proposal_id)
+                          context: Context) -> ledger_pb2.GetProposalResponse:
+        proposal_id = fields.document_id(request.proposal_id, "proposal_id")
+        proposal = governance.load_proposal(self.ledger.store, proposal_id)
         if proposal is None:
-            await _abort(context, grpc.StatusCode.NOT_FOUND,
-                         f"no proposal {request.proposal_id!r}", reason="proposal.not_found")
+            raise Answer(grpc.StatusCode.NOT_FOUND, f"no proposal {proposal_id}",
+                         reason="proposal.not_found")
         last = self.ledger.block(self.ledger.height)
         now_ms = ledger_pb2.BlockHeader.FromString(last.header).proposed_ms if last else 0
         proposal.status = governance.status_at(proposal, now_ms)  # type: ignore[assignment]
@@ -391,32 +361,3 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
 
 def _body(record: ledger_pb2.DocumentRecord) -> documents_pb2.DocumentBody:
     return documents_pb2.DocumentBody.FromString(record.envelope.body)
-
-
-class _Replay(Exception):
-    def __init__(self, receipt: ledger_pb2.Receipt) -> None:
-        super().__init__("replay")
-        self.receipt = receipt
-
-
-def _log_refusal(refusal: Refusal, metrics: NodeMetrics | None = None) -> None:
-    if metrics is not None:
-        metrics.refusals.labels(refusal.code).inc()
-    if refusal.status == "PERMISSION_DENIED":
-        log.warning("refused: %s (%s)", refusal.message, refusal.code)
-    else:
-        log.info("refused: %s (%s)", refusal.message, refusal.code)
-
-
-async def _refuse(context: grpc.aio.ServicerContext[Any, Any], refusal: Refusal) -> NoReturn:
-    _log_refusal(refusal)
-    code = grpc.StatusCode[refusal.status]
-    await _abort(context, code, refusal.message, reason=refusal.code, field=refusal.field,
-                 receipt=refusal.receipt,
-                 retry_ms=RETRY_MS.get(refusal.code, 0))
-
-
-async def _abort(context: grpc.aio.ServicerContext[Any, Any], code: grpc.StatusCode,
-                 message: str, **details: Any) -> NoReturn:
-    await context.abort_with_status(_status(code, message, **details))
-    raise AssertionError("abort_with_status returned")

@@ -39,6 +39,7 @@ from tdx.v1 import documents_pb2
 from .forward import Forwarder
 from .ledger import AppliedBlock, Ledger, LedgerMismatch
 from .mesh import MeshLink
+from .rules import Refusal
 from .sequencer import Outcome
 
 log = logging.getLogger("tdx.node.follower")
@@ -46,6 +47,7 @@ log = logging.getLogger("tdx.node.follower")
 POLL_SECONDS = 0.2
 FETCH_BLOCKS = 64
 RELAY_WAIT_SECONDS = 10.0
+STATUS_WAIT_SECONDS = 1.0
 BAN_SECONDS = 30.0
 
 
@@ -75,9 +77,16 @@ class Follower:
 
     async def order(self, envelopes: list[documents_pb2.Envelope]) -> dict[str, Outcome]:
         """Relay submissions to the validators: over the mesh when it reaches one (and wait
-        for their block), else through a validator's client API."""
+        for their block), else through a validator's client API.
+
+        Gossip carries no answer, so a replay is told apart by height: a document found in
+        a block no higher than the validators' height before the relay was on the ledger
+        already (this observer had not caught up), and is answered ALREADY_EXISTS with its
+        receipt, as a validator answers.
+        """
         if self._mesh is None or not self._mesh.validator_peers():
             return await self._forwarder.order(envelopes)
+        before = await self._validators_height()
         await self._mesh.relay(envelopes)
         ids = [document_id(e.body) for e in envelopes]
         deadline = time.monotonic() + RELAY_WAIT_SECONDS
@@ -86,13 +95,32 @@ class Follower:
             for doc_id in ids:
                 if doc_id not in found:
                     record = self.ledger.record(doc_id)
-                    if record is not None:
-                        found[doc_id] = record.receipt
+                    if record is None:
+                        continue
+                    found[doc_id] = record.receipt if record.receipt.height > before else (
+                        Refusal("ALREADY_EXISTS", "document.duplicate",
+                                "this document is already on the ledger",
+                                receipt=record.receipt))
             if len(found) == len(ids):
                 break
             self._wake.set()
             await asyncio.sleep(0.05)
         return found
+
+    async def _validators_height(self) -> int:
+        """The highest height the validators' APIs report (they store a block before it is
+        certified, so this can be above ours), or ours when none answers in time."""
+        async def height(address: str) -> int:
+            try:
+                status = await asyncio.wait_for(self._client(address).status(),
+                                                STATUS_WAIT_SECONDS)
+            except (TdxError, TimeoutError):
+                return 0
+            return int(status.height)
+
+        heights = await asyncio.gather(*(height(v.api_address) for v in self.ledger.validators
+                                         if v.api_address))
+        return max([self.ledger.height, *heights])
 
     def _announced(self, height: int, sender: bytes) -> None:
         if height > self.ledger.height:

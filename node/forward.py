@@ -84,8 +84,9 @@ def _outcomes(envelopes: list[documents_pb2.Envelope],
     for envelope, answer in zip(envelopes, answers, strict=True):
         doc_id = document_id(envelope.body)
         if isinstance(answer, ApiError):
-            out[doc_id] = Refusal(answer.code, "forward.refused", answer.message,
-                                  receipt=answer.receipt)
+            code = "document.duplicate" if answer.code == "ALREADY_EXISTS" else (
+                "forward.refused")
+            out[doc_id] = Refusal(answer.code, code, answer.message, receipt=answer.receipt)
         else:
             out[doc_id] = answer
     return out

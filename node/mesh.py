@@ -24,6 +24,7 @@ from tdx.sdk import Identity, document_id, ledger_pb2
 from tdx.v1 import documents_pb2, mesh_pb2
 
 from .ledger import AppliedBlock, Ledger
+from .ratelimit import RefusalLog
 from .store import Prefix, u64
 
 log = logging.getLogger("tdx.node.mesh")
@@ -58,17 +59,20 @@ class MeshLink:
         self._latest: tuple[int, bytes] = (0, b"")
         self._announcer: asyncio.Task[None] | None = None
         self._next_announce = 0.0
-        bootstrap = [m.p2p_address for m in ledger.members
-                     if m.p2p_address and m.id != identity.member_id]
-        self._dialled: set[str] = set(bootstrap)
+        self._dialled: set[str] = set()
+        self._gossip_refusals = RefusalLog(log, "gossip messages")
+        # Members are dialled once the mesh runs (``start``), one address at a time, so
+        # that one member's address that does not parse costs a warning, not the start.
         self.mesh = Mesh(seed=identity.seed, network=ledger.network, listen=listen,
-                         bootstrap=bootstrap, is_member=self._is_member,
-                         on_message=self._on_message, serve_blocks=self._serve)
+                         is_member=self._is_member, on_message=self._on_message,
+                         serve_blocks=self._serve)
 
     async def start(self) -> None:
-        """Start the mesh (raises MeshError, for example when the port is taken)."""
+        """Start the mesh (raises MeshError, for example when the port is taken) and dial
+        the members' mesh addresses."""
         await self.mesh.start()
         log.info("mesh %s listening on %s", self.mesh.peer_id, ", ".join(self.mesh.addresses))
+        await self._dial_new_members()
 
     async def stop(self) -> None:
         """Stop the mesh and its thread."""
@@ -91,13 +95,24 @@ class MeshLink:
         self._member_keys = keys
         return removed
 
-    def _new_addresses(self) -> list[str]:
-        """Mesh addresses of members (admitted or changed by governance) not dialled yet."""
-        current = {m.p2p_address for m in self.ledger.members
-                   if m.p2p_address and m.id != self.identity.member_id}
-        new = sorted(current - self._dialled)
-        self._dialled |= current
-        return new
+    async def _dial_new_members(self) -> None:
+        """Keep connections to members' mesh addresses not dialled yet (at start, and
+        after governance admits a member or changes an address). An address that does not
+        parse is skipped with one warning naming the member; the mesh goes on."""
+        for member in self.ledger.members:
+            address = member.p2p_address
+            if not address or member.id == self.identity.member_id or (
+                    address in self._dialled):
+                continue
+            self._dialled.add(address)
+            log.info("dialling member %s's mesh address %s", member.id, address)
+            try:
+                await self.mesh.add_peer(address)
+            except ValueError as exc:
+                log.warning("member %s's p2p_address %r is not a mesh address (%s); not "
+                            "dialling it", member.id, address[:200], exc)
+            except MeshError as exc:
+                log.warning("cannot dial member %s at %s: %s", member.id, address[:200], exc)
 
     async def block_applied(self, block: AppliedBlock, announce: bool) -> None:
         """After a block: follow membership changes; announce it and relay its alerts."""
@@ -105,12 +120,7 @@ class MeshLink:
             log.info("disconnecting a removed member's mesh peer %s", peer_id_of(key))
             with contextlib.suppress(MeshError):
                 await self.mesh.disconnect(key)
-        for address in self._new_addresses():
-            log.info("dialling a member's new mesh address %s", address)
-            try:
-                await self.mesh.add_peer(address)
-            except (MeshError, ValueError) as exc:
-                log.warning("cannot dial %s: %s", address, exc)
+        await self._dial_new_members()
         if not announce:
             return
         # Gossip costs milliseconds of CPU a message, so announcements are coalesced: at
@@ -179,10 +189,16 @@ class MeshLink:
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
         except DecodeError:
-            log.warning("malformed %s gossip from %s dropped", topic, peer_id_of(sender))
+            self._gossip_refusals.refused(
+                f"{topic}.malformed", f"malformed {topic} gossip from {peer_id_of(sender)} "
+                "dropped", level=logging.WARNING)
 
     async def _serve(self, start: int, end: int) -> list[bytes]:
+        """Blocks ``[start, end)`` from our store, for a member's fetch (the mesh clipped
+        the range already); nothing past our height."""
         out: list[bytes] = []
+        if start < 1 or start > self.ledger.height:
+            return out
         for height in range(start, min(end, start + MAX_SERVE_BLOCKS)):
             raw = self.ledger.store.get(Prefix.BLOCK + u64(height))
             if raw is None:

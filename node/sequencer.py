@@ -41,8 +41,10 @@ class Sequencer:
         max_bytes: int = 3 * 1024 * 1024,
         max_pending: int = MAX_PENDING,
         max_in_flight: int = 2,
+        settle_applied: bool = True,
     ) -> None:
         self._order = order
+        self._settle_applied = settle_applied
         self.max_envelopes = max_envelopes
         self.max_bytes = max_bytes
         self.max_pending = max_pending
@@ -101,7 +103,16 @@ class Sequencer:
         return future
 
     def applied(self, block: AppliedBlock) -> None:
-        """Resolve the waiters of the documents in an applied block (on any node)."""
+        """Resolve the waiters of the documents in an applied block, unless made with
+        ``settle_applied=False``.
+
+        On a validator the first block that holds a waiting document is the one its own
+        ordering made or forwarded. An observer catching up applies blocks that may hold
+        a document submitted elsewhere before (a replay, which only its ``order`` can tell
+        apart), so there only ``order``'s answer resolves a waiter.
+        """
+        if not self._settle_applied:
+            return
         for doc_id, receipt in block.receipts.items():
             self._settle(doc_id, receipt)
 

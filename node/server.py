@@ -25,6 +25,7 @@ from tdx.network import MeshError
 from tdx.sdk import BLOCK_DOMAIN, Identity, IdentityError, ledger_pb2
 from tdx.v1 import documents_pb2, ledger_pb2_grpc, peer_pb2, peer_pb2_grpc
 
+from .admission import AdmissionLimits
 from .api import LedgerServicer
 from .cluster import COMPACT_EVERY, RaftDriver
 from .config import (
@@ -74,6 +75,7 @@ class Node:
     def __init__(self, data_dir: Path, passphrase: str | None = None) -> None:
         self.data_dir = data_dir
         self.config = load_config(data_dir)
+        self.limits = AdmissionLimits.from_env()
         genesis = open_genesis(data_dir, self.config)
         try:
             self.identity = Identity.load(paths(data_dir)["key"],
@@ -135,8 +137,10 @@ class Node:
             def role() -> dict[str, Any]:
                 return {**node_role(), "mesh_peers": link.status()}
 
-        sequencer = Sequencer(order, max_pending=self.max_pending)
-        servicer = LedgerServicer(self.ledger, sequencer, self.identity.member_id, role)
+        sequencer = Sequencer(order, max_pending=self.max_pending,
+                              settle_applied=driver is not None)
+        servicer = LedgerServicer(self.ledger, sequencer, self.identity.member_id, role,
+                                  self.limits)
         if mesh is not None and driver is not None:
             leader = driver
 
@@ -144,7 +148,7 @@ class Node:
                                    sender: bytes) -> None:
                 # Every validator hears relayed documents; the leader orders them.
                 if leader.role is StateRole.LEADER:
-                    await servicer.admit_relayed(envelopes)
+                    await servicer.admit_relayed(envelopes, sender)
 
             mesh.on_documents = on_documents
         metrics_address = os.environ.get("TDX_METRICS")
@@ -192,7 +196,9 @@ class Node:
                 await mesh.start()
             except (MeshError, ValueError, OSError) as exc:
                 executor.shutdown(wait=False)
-                raise NodeError(f"cannot start the libp2p mesh: {exc}") from None
+                raise NodeError(f"cannot start the libp2p mesh: {exc} (it listens where this "
+                                "member's p2p_address says; TDX_P2P_LISTEN overrides that)"
+                                ) from None
         self.server = server
         await server.start()
         for name in ("", names[0]):
@@ -239,6 +245,7 @@ class Node:
             if mesh is not None:
                 await mesh.stop()
             delivery.cancel()
+            servicer.close()
             executor.shutdown(wait=True)
             self.store.close()
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1, signal.SIGUSR2):

@@ -39,7 +39,7 @@ class Aborted(Exception):
 
 class FakeContext:
     """The ServicerContext calls the servicer makes: abort with a rich status, and read
-    the call's metadata (a client's call carries none)."""
+    the call's metadata (a client's call carries none) and the peer's address."""
 
     def __init__(self, metadata: tuple[tuple[str, str], ...] = ()) -> None:
         self._metadata = metadata
@@ -49,6 +49,9 @@ class FakeContext:
 
     def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
         return self._metadata
+
+    def peer(self) -> str:
+        return "ipv4:127.0.0.1:50000"
 
 
 class StatusError(grpc.RpcError):
