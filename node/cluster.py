@@ -16,17 +16,12 @@ import hashlib
 import logging
 import random
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from google.protobuf.message import DecodeError
 from tdx.consensus import (
-    ConfChange,
-    ConfChangeType,
     Config,
-    ConfState,
     EntryType,
     InvalidMessageError,
     MessageType,
@@ -34,16 +29,10 @@ from tdx.consensus import (
     RaftMessage,
     RawNode,
     Ready,
-    Snapshot,
     StateRole,
-    Status,
     decode_conf_change,
 )
 from tdx.sdk import (
-    AsyncClient,
-    TdxError,
-    block_hash,
-    is_certified,
     ledger_pb2,
 )
 from tdx.v1 import documents_pb2
@@ -56,7 +45,9 @@ from .raftstore import RaftStore
 from .ratelimit import RefusalLog
 from .rules import Refusal
 from .sequencer import Outcome
+from .snapshots import CertifiedBlocks, Snapshots
 from .store import Store
+from .voters import voter_change
 
 log = logging.getLogger("tdx.node.cluster")
 
@@ -66,32 +57,9 @@ HEARTBEAT_TICKS = 1
 ORDER_TIMEOUT = 10.0
 COMPACT_EVERY = 10_000
 RECONCILE_SECONDS = 0.5
-CAUGHT_UP_ENTRIES = 100
 MAX_APPLY_BYTES_PER_READY = 4 * 1024 * 1024
-MAX_LOG_BYTES = 128 * 1024 * 1024
-RECENT_BLOCKS = 20_000
 LOCAL_ONLY = frozenset({MessageType.PROPOSE, MessageType.READ_INDEX,
                         MessageType.TRANSFER_LEADER})
-
-
-def voter_change(status: Status, validators: set[str]) -> ConfChange | None:
-    """The next single-server change that brings Raft's members closer to ``validators``.
-
-    Order: promote a caught-up learner, add a missing validator as a learner, remove a
-    member that is no longer a validator (the leader itself last, so that it hands over
-    first). None when Raft already matches.
-    """
-    conf = status.conf_state
-    voters, learners = set(conf.voters), set(conf.learners)
-    for learner in sorted(learners & validators):
-        progress = status.progress.get(learner)
-        if progress is not None and progress.match + CAUGHT_UP_ENTRIES >= status.last_index:
-            return ConfChange(ConfChangeType.ADD_VOTER, learner)
-    for missing in sorted(validators - voters - learners):
-        return ConfChange(ConfChangeType.ADD_LEARNER, missing)
-    for gone in sorted((voters | learners) - validators, key=lambda n: n == status.id):
-        return ConfChange(ConfChangeType.REMOVE, gone)
-    return None
 
 
 class RaftDriver:
@@ -109,7 +77,6 @@ class RaftDriver:
         self.sign = sign
         self._on_applied = on_applied
         self._executor = executor
-        self.compact_every = compact_every
         config = Config(id=member_id, election_tick=ELECTION_TICKS,
                         heartbeat_tick=HEARTBEAT_TICKS, pre_vote=True, check_quorum=True,
                         max_size_per_msg=2 * 1024 * 1024, max_inflight_msgs=64,
@@ -133,11 +100,14 @@ class RaftDriver:
         self._tasks: list[asyncio.Task[None]] = []
         self._forwarder = Forwarder(self._leader_address, member_id)
         self._next_reconcile = 0.0
-        self._fetch_clients: dict[str, AsyncClient] = {}
-        self._recent: deque[tuple[int, int, bytes]] = deque(maxlen=RECENT_BLOCKS)
-        self.certifier = Certifier(ledger, executor, self._fetch)
         self._refusals = RefusalLog(log, "Raft messages")
-        self._snapshot_checks: dict[tuple[str, int], asyncio.Task[None]] = {}
+        self.blocks = CertifiedBlocks(member_id, self.peer_validators)
+        self.certifier = Certifier(ledger, executor, self.blocks.fetch)
+        self.snapshots = Snapshots(node=self.node, ledger=ledger, store=store, raft=raft,
+                                   executor=executor, blocks=self.blocks, sign=sign,
+                                   on_applied=on_applied, step=self._step,
+                                   wake=self._wake.set, refusals=self._refusals,
+                                   compact_every=compact_every)
         self.on_fatal: Callable[[BaseException], None] = lambda exc: None
 
     # -- inputs --------------------------------------------------------------------------
@@ -158,7 +128,7 @@ class RaftDriver:
             if message.type in LOCAL_ONLY:
                 refused = f"{message.type.name} is a local request; not taken from a peer"
             elif message.type is MessageType.SNAPSHOT:
-                refused = self._check_snapshot(message) or refused
+                refused = self.snapshots.check(message) or refused
             else:
                 refused = self._step(message) or refused
         self.certifier.offer(signatures)
@@ -174,46 +144,6 @@ class RaftDriver:
         except InvalidMessageError as exc:
             return str(exc)
         return None
-
-    def _check_snapshot(self, message: RaftMessage) -> str | None:
-        assert message.snapshot is not None
-        metadata = message.snapshot.metadata
-        try:
-            target = ledger_pb2.LedgerSnapshot.FromString(message.snapshot.data)
-        except DecodeError:
-            return "SNAPSHOT: snapshot data does not decode as a LedgerSnapshot"
-        if target.raft_index != metadata.index or target.height < 1 or (
-                len(target.block_hash) != 32):
-            return (f"SNAPSHOT: snapshot data (height {target.height}, raft index "
-                    f"{target.raft_index}) does not match its metadata (index "
-                    f"{metadata.index}) or has no block hash")
-        if target.height <= self.ledger.height:
-            own = self.ledger.block(target.height)
-            if own is None or block_hash(own.header) != bytes(target.block_hash):
-                return (f"SNAPSHOT: snapshot names block {target.height} with a hash that "
-                        "is not this node's")
-            return self._step(message)
-        key = (message.from_, metadata.index)
-        if key not in self._snapshot_checks and len(self._snapshot_checks) < 4:
-            task = asyncio.get_running_loop().create_task(
-                self._step_when_certified(message, target), name="raft-snapshot-check")
-            self._snapshot_checks[key] = task
-            task.add_done_callback(lambda _: self._snapshot_checks.pop(key, None))
-        return None
-
-    async def _step_when_certified(self, message: RaftMessage,
-                                   target: ledger_pb2.LedgerSnapshot) -> None:
-        block = await self._fetch(target.height)
-        if block is None or block_hash(block.header) != bytes(target.block_hash):
-            self._refusals.refused(
-                "SNAPSHOT uncertified",
-                f"snapshot from {message.from_} names block {target.height}, which no "
-                "validator serves certified with that hash; ignored", level=logging.WARNING)
-            return
-        refused = self._step(message)
-        if refused is not None:
-            self._refusals.refused(refused.split(":")[0], refused, level=logging.WARNING)
-        self._wake.set()
 
     def start(self) -> None:
         """Start ticking and handling Readies on the running loop."""
@@ -239,8 +169,7 @@ class RaftDriver:
 
     async def stop(self) -> None:
         """Stop the loops, the transport and the forwarder."""
-        for check in list(self._snapshot_checks.values()):
-            check.cancel()
+        self.snapshots.cancel()
         for task in self._tasks:
             task.remove_done_callback(self._task_done)
             task.cancel()
@@ -255,8 +184,7 @@ class RaftDriver:
             await self.transport.close()
         finally:
             await self._forwarder.close()
-            for client in self._fetch_clients.values():
-                await client.aclose()
+            await self.blocks.aclose()
         for future in self._proposals.values():
             if not future.done():
                 future.set_exception(Refusal("UNAVAILABLE", "node.stopping",
@@ -307,17 +235,7 @@ class RaftDriver:
 
     async def _ready_loop(self) -> None:
         loop = asyncio.get_running_loop()
-        snapshot = self.raft.snapshot()
-        if snapshot.metadata.index > self.ledger.applied_index:
-            # A snapshot install was interrupted (crash or stop): finish it first.
-            try:
-                ledger_pb2.LedgerSnapshot.FromString(snapshot.data)
-            except DecodeError:
-                raise LedgerMismatch(
-                    f"the stored Raft snapshot (index {snapshot.metadata.index}) is "
-                    "unreadable; repair: stop the node, move its data folder aside and "
-                    "join again with `tdx node init --join --from HOST:PORT`") from None
-            await self._install(snapshot, loop)
+        await self.snapshots.resume()
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -350,7 +268,7 @@ class RaftDriver:
             await loop.run_in_executor(self._executor, lambda: self.store.write(
                 items, sync=ready.must_sync or ready.snapshot is not None))
         if ready.snapshot is not None:
-            await self._install(ready.snapshot, loop)
+            await self.snapshots.install(ready.snapshot)
         if not send_first:
             self.transport.send(ready.messages)
         if ready.committed_entries and (
@@ -380,7 +298,7 @@ class RaftDriver:
             if applied is not None:
                 self._block_applied(applied, entry.data)
         if ready.committed_entries:
-            await self._maybe_compact(ready.committed_entries[-1].index, loop)
+            await self.snapshots.maybe_compact(ready.committed_entries[-1].index)
 
     def term(self) -> int:
         """The current Raft term."""
@@ -409,7 +327,7 @@ class RaftDriver:
                    None)
         if own is not None:
             self.transport.broadcast_signature(applied.height, own)
-        self._recent.append((applied.raft_index, applied.height, applied.hash))
+        self.snapshots.block_applied(applied)
         self.certifier.applied(applied)
         self._on_applied(applied)
 
@@ -438,81 +356,6 @@ class RaftDriver:
             return
         log.info("proposing membership change: %s %s", change.type.name, change.node_id)
         self._wake.set()
-
-    # -- snapshots -----------------------------------------------------------------------
-
-    async def _maybe_compact(self, applied_index: int, loop: asyncio.AbstractEventLoop) -> None:
-        """Compact the Raft log when it holds too many entries or bytes, keeping a tail.
-
-        The snapshot point is the last applied block at least ``compact_every // 2`` entries
-        (or half the byte budget) back, so that a follower a little behind still gets
-        entries rather than a snapshot.
-        """
-        retained = applied_index - self.raft.first_index()
-        if retained < self.compact_every and self.raft.retained_bytes < MAX_LOG_BYTES:
-            return
-        keep = self.compact_every // 2
-        if self.raft.retained_bytes >= MAX_LOG_BYTES:
-            keep = min(keep, max(0, retained // 2))
-        point = next(((i, h, d) for i, h, d in reversed(self._recent)
-                      if i <= applied_index - keep), None)
-        if point is None or point[0] < self.raft.first_index():
-            return
-        index, height, digest = point
-        term = self.raft.term(index)
-        conf: ConfState = self.node.raft.conf_state_at(index)
-        data = ledger_pb2.LedgerSnapshot(height=height, block_hash=digest,
-                                         raft_index=index).SerializeToString()
-        items = self.raft.compact(index, term, conf, data)
-        if items:
-            await loop.run_in_executor(self._executor, lambda: self.store.write(items))
-            log.info("compacted the Raft log up to %d (block %d)", index, height)
-
-    async def _install(self, snapshot: Snapshot, loop: asyncio.AbstractEventLoop) -> None:
-        """Catch up to a snapshot from the leader by fetching and re-applying its blocks."""
-        target = ledger_pb2.LedgerSnapshot.FromString(snapshot.data)
-        log.info("installing snapshot: blocks %d..%d", self.ledger.height + 1, target.height)
-        while self.ledger.height < target.height:
-            # Only a block that a majority signed is taken from a peer (see _fetch).
-            fetched = await self._fetch(self.ledger.height + 1)
-            if fetched is None:
-                await asyncio.sleep(0.5)
-                continue
-            try:
-                applied = await loop.run_in_executor(self._executor, self.ledger.replay,
-                                                     fetched, self.sign)
-            except LedgerMismatch as exc:
-                log.error("block from a peer does not verify: %s", exc)
-                await asyncio.sleep(0.5)
-                continue
-            self._on_applied(applied)
-        if self.ledger.last_hash != target.block_hash:
-            raise LedgerMismatch("after catching up, this ledger's last block is not the "
-                                 "snapshot's")
-        await loop.run_in_executor(self._executor, self.ledger.mark_applied,
-                                   snapshot.metadata.index)
-
-    async def _fetch(self, height: int) -> ledger_pb2.Block | None:
-        """Block ``height``, certified, from the first validator that serves it so.
-
-        A validator that answers with an uncertified or forged block is passed over, so one
-        bad peer cannot hold up a snapshot install or a signature repair.
-        """
-        validators = self.peer_validators()
-        for validator in validators:
-            if validator.id == self.member_id or not validator.api_address:
-                continue
-            client = self._fetch_clients.get(validator.api_address)
-            if client is None:
-                client = AsyncClient(validator.api_address, timeout=10)
-                self._fetch_clients[validator.api_address] = client
-            try:
-                block = await client.get_block(height)
-            except TdxError:
-                continue
-            if is_certified(block, validators):
-                return block
-        return None
 
     # -- status --------------------------------------------------------------------------
 
