@@ -10,7 +10,9 @@ import click
 from google.protobuf import json_format
 from tdx.sdk import (
     ROLES,
+    CreatedWindow,
     GenesisError,
+    SchemaError,
     check_genesis,
     genesis_hash,
     genesis_json,
@@ -31,6 +33,10 @@ def genesis() -> None:
     key, addresses) and which of them are validators. Every node of the network starts from
     the same file; its hash identifies the network.
 
+    It also holds the network's ledger parameters, the same on every node: how far a
+    document's creation time may lie before (default 24 hours) or after (default 5 minutes)
+    the time of the block that orders it; set them with `tdx genesis create`.
+
     \b
     Example:
       tdx genesis create --out genesis.json --network tdx-devnet
@@ -48,7 +54,22 @@ def read_draft(path: Path) -> ledger_pb2.Genesis:
     except json_format.ParseError as exc:
         raise GenesisError(f"{path}: not a genesis file: {exc}") from None
     check_genesis(draft, str(path))
+    for i, member in enumerate(draft.members):
+        try:
+            check_p2p_address(f"members[{i}]", member)
+        except SchemaError as exc:
+            raise GenesisError(f"{path}: {exc}") from None
     return draft
+
+
+def check_p2p_address(field: str, member: documents_pb2.MemberRecord) -> None:
+    """Parse a member's libp2p address as every node will (``tdx.node.rules``); raise
+    SchemaError naming ``field``.p2p_address when the mesh could not dial it."""
+    if not member.p2p_address:
+        return
+    from tdx.node.rules import check_member_addresses  # loads libp2p: only when needed
+
+    check_member_addresses(field, member)
 
 
 def _roles(ctx: click.Context, param: click.Parameter, value: str) -> list[str]:
@@ -76,23 +97,50 @@ def _country(ctx: click.Context, param: click.Parameter, value: str) -> str:
               help="The genesis file to create; it must not exist.")
 @click.option("--network", required=True,
               help="Network name: lower-case letters, digits, '-', '_', '.'.")
+@click.option("--max-document-age", type=click.FloatRange(min=1 / 60, max=366 * 24),
+              metavar="HOURS",
+              help="How long before its block's time a document may have been created "
+                   "[default: 24].")
+@click.option("--max-document-lead", type=click.FloatRange(min=1 / 60, max=24 * 60),
+              metavar="MINUTES",
+              help="How far after its block's time a document's creation time may lie "
+                   "(clock skew) [default: 5].")
 @json_option
-def create(out: Path, network: str, as_json: bool) -> None:
+def create(out: Path, network: str, max_document_age: float | None,
+           max_document_lead: float | None, as_json: bool) -> None:
     """Create a genesis file with a network name and no members yet.
 
     Add members with `tdx genesis add-member`; at least one must be a validator before a
-    node can start from it.
+    node can start from it. Every node refuses a document created more than
+    --max-document-age before, or more than --max-document-lead after, the time of the
+    block that orders it (a node's API refuses it early by its own clock).
 
     \b
     Example:
       tdx genesis create --out genesis.json --network tdx-devnet
     """
     draft = ledger_pb2.Genesis(network=network, created_ms=int(time.time() * 1000))
+    if max_document_age is not None:
+        draft.parameters.created_max_age_ms = round(max_document_age * 3_600_000)
+    if max_document_lead is not None:
+        draft.parameters.created_max_lead_ms = round(max_document_lead * 60_000)
     check_genesis(draft, "--network")
     write_atomically(out, genesis_json(draft), replace=False)
-    data = {"file": str(out), "network": network, "created_ms": draft.created_ms}
+    window = CreatedWindow.of(draft)
+    data = {"file": str(out), "network": network, "created_ms": draft.created_ms,
+            **_window_json(window)}
     output = Output(as_json)
-    output.emit(data, lambda: output.fields([("created", out), ("network", network)]))
+    output.emit(data, lambda: output.fields([("created", out), ("network", network),
+                                             ("documents", _window_text(window))]))
+
+
+def _window_json(window: CreatedWindow) -> dict[str, int]:
+    return {"created_max_age_ms": window.max_age_ms, "created_max_lead_ms": window.max_lead_ms}
+
+
+def _window_text(window: CreatedWindow) -> str:
+    return (f"created at most {window.max_age_ms / 3_600_000:g} h before and "
+            f"{window.max_lead_ms / 60_000:g} min after their block")
 
 
 @genesis.command("add-member")
@@ -111,10 +159,13 @@ def create(out: Path, network: str, as_json: bool) -> None:
 @click.option("--address", type=HOST_PORT, help="The member node's client API address.")
 @click.option("--peer-address", type=HOST_PORT,
               help="The member node's address for validator (peer) traffic.")
+@click.option("--p2p-address", metavar="MULTIADDR",
+              help="The member node's libp2p mesh address, /ip4/HOST/tcp/PORT/p2p/PEERID "
+                   "(PEERID: the peer id of the member's key).")
 @json_option
 def add_member(genesis_file: Path, name: str, key_file: Path, roles: list[str],
                member_id: str | None, country: str, validator: bool, address: str | None,
-               peer_address: str | None, as_json: bool) -> None:
+               peer_address: str | None, p2p_address: str | None, as_json: bool) -> None:
     """Add a member to a genesis file.
 
     The file is checked as a whole (unique ids and keys, known roles, usable keys) and
@@ -139,8 +190,13 @@ def add_member(genesis_file: Path, name: str, key_file: Path, roles: list[str],
                                f"{existing.id!r}")
     member = documents_pb2.MemberRecord(
         id=chosen, name=name, country_code=country, roles=roles, public_key=public_key,
-        api_address=address or "", peer_address=peer_address or "", validator=validator,
+        api_address=address or "", peer_address=peer_address or "",
+        p2p_address=p2p_address or "", validator=validator,
     )
+    try:
+        check_p2p_address("member", member)
+    except SchemaError as exc:
+        raise click.BadParameter(exc.message, param_hint="--p2p-address") from None
     draft.members.append(member)
     check_genesis(draft, str(genesis_file))
     write_atomically(genesis_file, genesis_json(draft), replace=True)
@@ -167,16 +223,17 @@ def show(genesis_file: Path, as_json: bool) -> None:
     """
     draft = read_draft(genesis_file)
     ready = any(m.validator for m in draft.members)
+    window = CreatedWindow.of(draft)
     data = {
         "file": str(genesis_file), "network": draft.network, "created_ms": draft.created_ms,
-        "hash": genesis_hash(draft).hex(), "ready": ready,
+        "hash": genesis_hash(draft).hex(), "ready": ready, **_window_json(window),
         "members": [member_json(m) for m in draft.members],
     }
     output = Output(as_json)
 
     def human() -> None:
         output.fields([("network", draft.network), ("hash", data["hash"]),
-                       ("members", len(draft.members))])
+                       ("documents", _window_text(window)), ("members", len(draft.members))])
         if not ready:
             output.line("not ready: no member is a validator yet (add one with --validator)")
         if draft.members:
@@ -196,5 +253,5 @@ def member_json(member: documents_pb2.MemberRecord) -> dict[str, Any]:
         "id": member.id, "name": member.name, "country_code": member.country_code,
         "roles": list(member.roles), "public_key": member.public_key.hex(),
         "api_address": member.api_address, "peer_address": member.peer_address,
-        "validator": member.validator,
+        "p2p_address": member.p2p_address, "validator": member.validator,
     }

@@ -12,6 +12,7 @@ from tdx.sdk import (
     ROLES,
     Client,
     Identity,
+    SchemaError,
     documents_pb2,
     member_record,
     propose_add_member,
@@ -26,6 +27,7 @@ from tdx.v1 import governance_state_pb2 as gov_pb
 from ._output import Failure, Output, TdxGroup
 from ._params import HOST_PORT, json_option, load_identity, node_option
 from .doc import _document_id, _submit_one
+from .genesis import check_p2p_address, member_json
 
 DAY_MS = 86_400_000
 _ACTIONS = {documents_pb2.PROPOSAL_ACTION_ADD_MEMBER: "add",
@@ -110,6 +112,9 @@ def _member_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--address", type=HOST_PORT, help="The member node's client API address."),
         click.option("--peer-address", type=HOST_PORT,
                      help="The member node's address for validator traffic."),
+        click.option("--p2p-address", metavar="MULTIADDR",
+                     help="The member node's libp2p mesh address, "
+                          "/ip4/HOST/tcp/PORT/p2p/PEERID (PEERID: the peer id of its key)."),
     ]):
         func = option(func)
     return func
@@ -139,6 +144,15 @@ def _expires(days: float) -> int:
     return int(time.time() * 1000 + days * DAY_MS)
 
 
+def _checked_p2p(record: documents_pb2.MemberRecord) -> documents_pb2.MemberRecord:
+    """The record, once its libp2p address parses as the nodes will parse it."""
+    try:
+        check_p2p_address("member", record)
+    except SchemaError as exc:
+        raise click.BadParameter(exc.message, param_hint="--p2p-address") from None
+    return record
+
+
 @propose.command("add")
 @click.option("--id", "member_id", required=True, help="The new member's id.")
 @_member_options
@@ -146,8 +160,8 @@ def _expires(days: float) -> int:
 def propose_add(member_id: str, name: str | None, country: str | None,
                 roles: list[str] | None, member_key: Path | None, public_key: str | None,
                 validator: bool | None, address: str | None, peer_address: str | None,
-                rationale: str, expires_in: float, key_file: Path, node: str,
-                as_json: bool) -> None:
+                p2p_address: str | None, rationale: str, expires_in: float, key_file: Path,
+                node: str, as_json: bool) -> None:
     """Propose to admit a new member; prints the proposal's receipt (its id is the proposal id).
 
     \b
@@ -163,8 +177,10 @@ def propose_add(member_id: str, name: str | None, country: str | None,
     if missing:
         raise click.UsageError(f"a new member needs {', '.join(missing)}")
     assert name and country and roles and key
-    record = member_record(member_id, name, country, roles, key, api_address=address or "",
-                           peer_address=peer_address or "", validator=bool(validator))
+    record = _checked_p2p(member_record(
+        member_id, name, country, roles, key, api_address=address or "",
+        peer_address=peer_address or "", p2p_address=p2p_address or "",
+        validator=bool(validator)))
     _submit(node, key_file, as_json, lambda _c, network: propose_add_member(
         network, record, rationale=rationale, expires_ms=_expires(expires_in)))
 
@@ -176,8 +192,8 @@ def propose_add(member_id: str, name: str | None, country: str | None,
 def propose_update(member_id: str, name: str | None, country: str | None,
                    roles: list[str] | None, member_key: Path | None, public_key: str | None,
                    validator: bool | None, address: str | None, peer_address: str | None,
-                   rationale: str, expires_in: float, key_file: Path, node: str,
-                   as_json: bool) -> None:
+                   p2p_address: str | None, rationale: str, expires_in: float,
+                   key_file: Path, node: str, as_json: bool) -> None:
     """Propose to change member ID: only the options given change, the rest stays.
 
     \b
@@ -207,7 +223,9 @@ def propose_update(member_id: str, name: str | None, country: str | None,
             record.api_address = address
         if peer_address is not None:
             record.peer_address = peer_address
-        return propose_update_member(network, record, rationale=rationale,
+        if p2p_address is not None:
+            record.p2p_address = p2p_address
+        return propose_update_member(network, _checked_p2p(record), rationale=rationale,
                                      expires_ms=_expires(expires_in))
 
     _submit(node, key_file, as_json, make)
@@ -320,10 +338,3 @@ def members(node: str, as_json: bool) -> None:
           "yes" if r["validator"] else "no", r["public_key"]] for r in rows),
         no_wrap=["public key"]))
 
-
-def member_json(member: documents_pb2.MemberRecord) -> dict[str, Any]:
-    """A member record as JSON, its key in hex."""
-    return {"id": member.id, "name": member.name, "country_code": member.country_code,
-            "roles": list(member.roles), "public_key": member.public_key.hex(),
-            "api_address": member.api_address, "peer_address": member.peer_address,
-            "validator": member.validator}

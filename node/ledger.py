@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from google.protobuf.message import DecodeError
 from tdx.sdk import (
     BLOCK_DOMAIN,
+    CreatedWindow,
     block_hash,
     document_id,
     envelope_leaf,
@@ -25,7 +26,6 @@ from tdx.sdk import (
     result_leaf,
     verify_signature,
 )
-from tdx.sdk._window import CreatedWindow
 from tdx.v1 import documents_pb2
 
 from .effects import EFFECTS, Effect

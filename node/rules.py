@@ -20,17 +20,17 @@ from typing import Protocol
 from tdx.network import peer_id_of
 from tdx.network._peers import parse_target, to_multiaddr
 from tdx.sdk import (
+    CreatedWindow,
     DocumentError,
     SchemaError,
     SignatureError,
     check_body,
+    check_canonical,
     documents_pb2,
     ledger_pb2,
     open_envelope,
 )
-from tdx.sdk._canonical import check_canonical
 from tdx.sdk._crypto import sha256
-from tdx.sdk._window import CreatedWindow
 
 from .permissions import may_submit
 

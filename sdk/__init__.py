@@ -24,6 +24,7 @@ from ._blocks import (
     result_leaf,
     verify_proof,
 )
+from ._canonical import check_canonical
 from ._client import AsyncClient, Client, Outcome
 from ._confidential import (
     open_confidential,
@@ -79,10 +80,12 @@ from ._governance import (
 )
 from ._identity import Identity, public_key_of_file
 from ._kinds import KIND_NAMES, KINDS, Kind, kind_of
+from ._members import check_member_record
 from ._merkle import inclusion_path, verify_inclusion
 from ._merkle import root as merkle_root
 from ._retry import DEFAULT_RETRY, RetryPolicy
 from ._schema import CONFIDENTIAL_PUBLIC_FIELDS, ROLES, check_body
+from ._window import CreatedWindow
 from ._workflows import (
     AEO_ACTIONS,
     SEVERITIES,
@@ -118,6 +121,7 @@ __all__ = [
     "ApiError",
     "AsyncClient",
     "Client",
+    "CreatedWindow",
     "DeadlineExceeded",
     "DocumentError",
     "GenesisError",
@@ -144,8 +148,10 @@ __all__ = [
     "body_to_json",
     "build",
     "check_body",
+    "check_canonical",
     "check_genesis",
     "check_json_document",
+    "check_member_record",
     "count_valid_signatures",
     "declaration",
     "decode_body",
