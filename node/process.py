@@ -1,7 +1,9 @@
-"""Start node processes and wait for them: for the devnet and for tests.
+"""Start node processes, find the one serving a data directory, and wait for them.
 
 A node started here is its own process group, with its output in a log file, so that a
 launcher can stop exactly what it started (SIGTERM, then SIGKILL) and nothing else.
+``serving_pid`` finds the node on a data directory however it was started (by a launcher,
+or by hand with ``tdx node start``): it is the process that holds the ledger's lock.
 """
 
 from __future__ import annotations
@@ -26,6 +28,50 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server could listen on ``host:port`` now (as gRPC does, with SO_REUSEADDR,
+    so that a port left in TIME_WAIT by a stopped node counts as free)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def serving_pid(data_dir: Path) -> int:
+    """The pid of the node running on ``data_dir``, or 0 when none runs.
+
+    That is the process holding the POSIX lock LevelDB takes on ``ledger/LOCK`` (listed in
+    /proc/locks), checked to be a tdx node; so a node restarted by hand is found too.
+    """
+    lock = data_dir / "ledger" / "LOCK"
+    try:
+        inode = lock.stat().st_ino
+        table = Path("/proc/locks").read_text()
+    except OSError:
+        return 0
+    for line in table.splitlines():
+        # "1: POSIX  ADVISORY  WRITE 22484 fe:00:10023202 0 EOF"; "->" marks a waiter.
+        fields = line.split()
+        if len(fields) < 6 or fields[1] != "POSIX" or "->" in fields:
+            continue
+        if fields[5].rsplit(":", 1)[-1] == str(inode) and fields[4].isdigit():
+            pid = int(fields[4])
+            if pid_alive(pid) and _is_tdx_node(pid):
+                return pid
+    return 0
+
+
+def _is_tdx_node(pid: int) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"tdx" in cmdline
 
 
 @dataclass
