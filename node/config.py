@@ -58,6 +58,25 @@ class NodeConfig:
                 "api_address": self.api_address, "peer_address": self.peer_address}
 
 
+def env_int(name: str, default: int, minimum: int = 1) -> int:
+    """A whole-number setting from the environment (``default`` when unset).
+
+    A value that is not a whole number of at least ``minimum`` is a NodeError naming the
+    variable, so that a typo stops the node with one clear line.
+    """
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw.replace("_", ""))
+    except ValueError:
+        value = minimum - 1
+    if value < minimum:
+        raise NodeError(f"{name}={raw!r} is not a whole number of at least {minimum} "
+                        f"(default {default})")
+    return value
+
+
 def paths(data_dir: Path) -> dict[str, Path]:
     """The files of a data directory."""
     return {

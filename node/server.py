@@ -30,6 +30,7 @@ from .api import LedgerServicer
 from .cluster import COMPACT_EVERY, RaftDriver
 from .config import (
     check_store_genesis,
+    env_int,
     load_config,
     open_genesis,
     paths,
@@ -39,7 +40,9 @@ from .election import ElectionProofs
 from .errors import NodeError
 from .follower import Follower
 from .ledger import AppliedBlock, Ledger
+from .logs import configure_logging, json_logs
 from .mesh import MeshLink, listen_address
+from .metrics import timed
 from .peers import PeerServicer, PeerTransport
 from .raftstore import RaftStore
 from .sequencer import MAX_PENDING, Sequencer
@@ -92,8 +95,8 @@ class Node:
         self.server: grpc.aio.Server | None = None
         self._fatal: BaseException | None = None
         # Tuning knobs, from the environment so that tests and operators can set them.
-        self.compact_every = int(os.environ.get("TDX_RAFT_COMPACT_EVERY", COMPACT_EVERY))
-        self.max_pending = int(os.environ.get("TDX_MAX_PENDING", MAX_PENDING))
+        self.compact_every = env_int("TDX_RAFT_COMPACT_EVERY", COMPACT_EVERY)
+        self.max_pending = env_int("TDX_MAX_PENDING", MAX_PENDING)
         self._stopped = asyncio.Event()
 
     async def run(self) -> None:
@@ -137,7 +140,9 @@ class Node:
             def role() -> dict[str, Any]:
                 return {**node_role(), "mesh_peers": link.status()}
 
-        sequencer = Sequencer(order, max_pending=self.max_pending,
+        # The servicer, made next, holds the metrics; nothing is ordered before start().
+        sequencer = Sequencer(timed(order, lambda: servicer.metrics),
+                              max_pending=self.max_pending,
                               settle_applied=driver is not None)
         servicer = LedgerServicer(self.ledger, sequencer, self.identity.member_id, role,
                                   self.limits)
@@ -156,6 +161,7 @@ class Node:
             servicer.metrics.track(lambda: sequencer.pending,
                                    lambda: int(role().get("term", 0)),
                                    lambda: role().get("role") == "leader")
+            servicer.metrics.track_peers(role)
             try:
                 servicer.metrics.serve(metrics_address)
             except (OSError, ValueError) as exc:
@@ -229,8 +235,9 @@ class Node:
         kind = "validator" if driver is not None else "observer"
         log.info("%s %s of %s serving on %s at height %d", kind, self.identity.member_id,
                  self.ledger.network, ", ".join(addresses), self.ledger.height)
-        print(f"tdx {kind} {self.identity.member_id} ({self.ledger.network}) serving on "
-              f"{', '.join(addresses)}, height {self.ledger.height}", flush=True)
+        if not json_logs():  # JSON logs share the output: only JSON lines there
+            print(f"tdx {kind} {self.identity.member_id} ({self.ledger.network}) serving on "
+                  f"{', '.join(addresses)}, height {self.ledger.height}", flush=True)
         try:
             await self._stopped.wait()
         finally:
@@ -285,9 +292,7 @@ def start_node(data_dir: Path, passphrase: str | None = None) -> None:
     Raises NodeError (one line) when the data directory is missing or corrupt, the genesis
     does not match, the key cannot be read, or the API address is in use.
     """
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=os.environ.get("TDX_LOG_LEVEL", "INFO"),
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
 
     async def main() -> None:
         node = Node(data_dir, passphrase)
