@@ -93,6 +93,7 @@ class AdmissionLimits:
             if getattr(self, item.name) <= 0:
                 raise ValueError(f"{_ENV.get(item.name, item.name)} must be positive")
         for burst, name in ((self.connection_burst, "TDX_CONNECTION_BURST"),
+                            (self.member_burst, "TDX_MEMBER_BURST"),
                             (self.max_checking, "TDX_MAX_CHECKING")):
             if burst < self.max_batch:
                 raise ValueError(f"{name} must be at least TDX_MAX_BATCH_ENVELOPES "
@@ -197,7 +198,7 @@ class Admission:
                     "RESOURCE_EXHAUSTED", "connection.rate_limited",
                     f"this connection may submit {limits.connection_rate:g} envelopes a "
                     f"second (bursts of {limits.connection_burst:g}); retry in "
-                    f"{wait:.1f} s", int(wait * 1000) + 1)
+                    f"{wait:.2f} s", int(wait * 1000) + 1)
         if refusal is not None:
             self._refused(refusal, count)
             raise refusal
@@ -250,7 +251,7 @@ class Admission:
                 over[signer] = Throttled(
                     "RESOURCE_EXHAUSTED", "member.rate_limited",
                     f"a member may submit {self.limits.member_rate:g} documents a second "
-                    f"(bursts of {self.limits.member_burst:g}); retry in {wait:.1f} s",
+                    f"(bursts of {self.limits.member_burst:g}); retry in {wait:.2f} s",
                     int(wait * 1000) + 1)
         if over:
             for i, item in enumerate(checked):

@@ -105,9 +105,9 @@ class MeshLink:
                     address in self._dialled):
                 continue
             self._dialled.add(address)
-            log.info("dialling member %s's mesh address %s", member.id, address)
             try:
                 await self.mesh.add_peer(address)
+                log.info("dialling member %s's mesh address %s", member.id, address)
             except ValueError as exc:
                 log.warning("member %s's p2p_address %r is not a mesh address (%s); not "
                             "dialling it", member.id, address[:200], exc)
