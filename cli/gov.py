@@ -13,6 +13,7 @@ from tdx.sdk import (
     Client,
     Identity,
     SchemaError,
+    check_member_record,
     documents_pb2,
     member_record,
     propose_add_member,
@@ -144,8 +145,10 @@ def _expires(days: float) -> int:
     return int(time.time() * 1000 + days * DAY_MS)
 
 
-def _checked_p2p(record: documents_pb2.MemberRecord) -> documents_pb2.MemberRecord:
-    """The record, once its libp2p address parses as the nodes will parse it."""
+def _checked(record: documents_pb2.MemberRecord) -> documents_pb2.MemberRecord:
+    """The record, once it meets the ledger's rules for a proposal's record (raises
+    SchemaError naming the field) and its libp2p address parses as the nodes will parse it."""
+    check_member_record("member", record, validator_needs_api=True)
     try:
         check_p2p_address("member", record)
     except SchemaError as exc:
@@ -177,7 +180,7 @@ def propose_add(member_id: str, name: str | None, country: str | None,
     if missing:
         raise click.UsageError(f"a new member needs {', '.join(missing)}")
     assert name and country and roles and key
-    record = _checked_p2p(member_record(
+    record = _checked(member_record(
         member_id, name, country, roles, key, api_address=address or "",
         peer_address=peer_address or "", p2p_address=p2p_address or "",
         validator=bool(validator)))
@@ -225,7 +228,7 @@ def propose_update(member_id: str, name: str | None, country: str | None,
             record.peer_address = peer_address
         if p2p_address is not None:
             record.p2p_address = p2p_address
-        return propose_update_member(network, _checked_p2p(record), rationale=rationale,
+        return propose_update_member(network, _checked(record), rationale=rationale,
                                      expires_ms=_expires(expires_in))
 
     _submit(node, key_file, as_json, make)
