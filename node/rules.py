@@ -140,6 +140,7 @@ def check_envelope(
                       f"member {member.id!r} with roles {', '.join(member.roles)} may not "
                       f"submit {effective}")
     if window is None:
+        # A Ledger carries its genesis's window; a bare membership view (tests) does not.
         window = getattr(members, "created_window", DEFAULT_WINDOW)
     try:
         window.check(body.created_ms, int(time.time() * 1000) if now_ms is None else now_ms)
@@ -187,8 +188,8 @@ def check_member_addresses(field: str, member: documents_pb2.MemberRecord) -> No
     at = f"{field}.p2p_address"
     try:
         target = parse_target(address)
-        canonical = str(to_multiaddr(address))
-        port = to_multiaddr(address).value_for_protocol("tcp")
+        parsed = to_multiaddr(address)
+        canonical, port = str(parsed), parsed.value_for_protocol("tcp")
     except Exception as exc:  # the multiaddr and base58 libraries raise many types
         reason = str(exc) if isinstance(exc, ValueError) else type(exc).__name__
         raise SchemaError(at, "is not a libp2p address the mesh can dial (/ip4, ip6, dns4, "
