@@ -164,6 +164,8 @@ def guarded(method: Callable[[S, Q, Context], Awaitable[R]]) -> (
     async def wrapper(self: S, request: Q, context: Context) -> R:
         try:
             return await method(self, request, context)
+        except grpc.aio.AbortError:
+            raise  # the method aborted the call itself
         except Exception as exc:  # every failure gets a status; see _failure_status
             failure = _failure_status(method.__name__, exc)
         await _abort(context, failure)
@@ -181,6 +183,8 @@ def guarded_stream(method: Callable[[S, Q, Context], AsyncIterator[R]]) -> (
             async for item in method(self, request, context):
                 yield item
             return
+        except grpc.aio.AbortError:
+            raise  # the method aborted the call itself
         except Exception as exc:  # every failure gets a status; see _failure_status
             failure = _failure_status(method.__name__, exc)
         await _abort(context, failure)
