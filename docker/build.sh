@@ -30,6 +30,21 @@ fi
 say() { echo "== docker/build.sh: $*" >&2; }
 die() { echo "docker/build.sh: $*" >&2; exit 1; }
 
+# pip wheel ARGS with its progress on stderr, one line a package (collecting, building,
+# saved), and its whole output in LOG; on failure the end of LOG is shown. Returns pip's
+# status.
+wheel() {
+  local log="$1"; shift
+  { "$python" -m pip wheel --progress-bar off "$@" 2>&1; echo "$?" >"$log.status"; } |
+    tee "$log" |
+    { grep --line-buffered -E '^ *(Collecting|Building wheel for|Created wheel for|Saved) ' |
+        sed -u -e 's/^ */   /' >&2 || true; }
+  local status
+  status="$(cat "$log.status")"
+  if [ "$status" != 0 ]; then tail -n 30 "$log" >&2; fi
+  return "$status"
+}
+
 work="$(mktemp -d "${TMPDIR:-/tmp}/tdx-docker-build.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$cache"
@@ -80,11 +95,7 @@ key="$( (cat "$root/pyproject.toml"; echo "python $host_py $(uname -m)") | sha25
 wheels="$cache/wheels-$key"
 if [ ! -d "$wheels" ]; then
   say "building the wheelhouse $wheels (pip wheel; compiles what has no binary wheel)"
-  if ! "$python" -m pip wheel --quiet --wheel-dir "$work/wheelhouse" "$src" \
-       >"$work/pip.log" 2>&1; then
-    tail -n 30 "$work/pip.log" >&2
-    die "pip wheel failed"
-  fi
+  wheel "$work/pip.log" --wheel-dir "$work/wheelhouse" "$src" || die "pip wheel failed"
   rm -f "$work"/wheelhouse/tdx-*.whl
   mv "$work/wheelhouse" "$wheels"
 fi
@@ -97,11 +108,9 @@ ls -1dt "$cache"/wheels-* | tail -n +4 | xargs -r rm -rf
 flock -u 9
 
 cp "$root/Dockerfile" "$context/"
-if ! "$python" -m pip wheel --quiet --no-deps --wheel-dir "$context/docker/wheels" "$src" \
-     >"$work/pip.log" 2>&1; then
-  tail -n 30 "$work/pip.log" >&2
+say "building the tdx wheel"
+wheel "$work/pip.log" --no-deps --wheel-dir "$context/docker/wheels" "$src" ||
   die "pip wheel of tdx failed"
-fi
 
 say "building $tag from $base ($(find "$context/docker/wheels" -name "*.whl" | wc -l) wheels, no network)"
 # The install stage is tagged while the image builds, then untagged: so nothing dangles.
