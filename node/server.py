@@ -79,6 +79,10 @@ class Node:
         self.data_dir = data_dir
         self.config = load_config(data_dir)
         self.limits = AdmissionLimits.from_env()
+        # Tuning knobs, from the environment so that tests and operators can set them (read
+        # before the store is opened, so that a bad value leaves nothing open).
+        self.compact_every = env_int("TDX_RAFT_COMPACT_EVERY", COMPACT_EVERY)
+        self.max_pending = env_int("TDX_MAX_PENDING", MAX_PENDING)
         genesis = open_genesis(data_dir, self.config)
         try:
             self.identity = Identity.load(paths(data_dir)["key"],
@@ -94,9 +98,6 @@ class Node:
             raise
         self.server: grpc.aio.Server | None = None
         self._fatal: BaseException | None = None
-        # Tuning knobs, from the environment so that tests and operators can set them.
-        self.compact_every = env_int("TDX_RAFT_COMPACT_EVERY", COMPACT_EVERY)
-        self.max_pending = env_int("TDX_MAX_PENDING", MAX_PENDING)
         self._stopped = asyncio.Event()
 
     async def run(self) -> None:
