@@ -22,7 +22,8 @@ def node() -> None:
     """Set up and run a node.
 
     `init` makes a data folder from a genesis file and the member's key; `start` runs the
-    node from that folder in the foreground until Ctrl-C or SIGTERM.
+    node from that folder in the foreground until Ctrl-C or SIGTERM; `repair` re-syncs a
+    ledger that diverged from the certified chain.
 
     \b
     Example:
@@ -97,6 +98,39 @@ def start(data_dir: Path, as_json: bool) -> None:
     data = {"data_dir": str(data_dir), "stopped": True}
     output = Output(as_json)
     output.emit(data, lambda: output.line(f"node stopped ({data_dir})"))
+
+
+@node.command()
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
+              required=True, help="The stopped node's data folder.")
+@click.option("--from", "join_from", type=HOST_PORT,
+              help="A running node you trust, to learn the validators in force now (needed "
+                   "when some joined after the genesis).")
+@json_option
+def repair(data_dir: Path, join_from: str | None, as_json: bool) -> None:
+    """Re-sync a diverged ledger from certified peers.
+
+    For a node whose status shows `diverged` (its block at some height is not the one a
+    majority of validators certified): the ledger folder is set aside as evidence and a
+    fresh one starts from the genesis; the node then catches up from the other validators
+    when it starts, taking only what they certified. The node must be stopped.
+
+    \b
+    Example:
+      tdx node repair --data ./node-de --from 127.0.0.1:7401
+      tdx node start --data ./node-de
+    """
+    from tdx.node.repair import repair_node
+
+    data = repair_node(data_dir, join_from or "")
+    diverged = data["diverged"] or {}
+    output = Output(as_json)
+    output.emit(data, lambda: output.fields([
+        ("member id", data["member_id"]),
+        ("diverged at", str(diverged.get("height", "-"))),
+        ("old ledger kept in", data["set_aside"]),
+        ("next", data["next"]),
+    ]))
 
 
 def _node_passphrase(data_dir: Path) -> str | None:

@@ -491,19 +491,17 @@ class Raft:
     def refusal(self, message: RaftMessage) -> str | None:
         """Why ``message`` from a peer must be refused given this node's state, or None.
 
-        Called before :meth:`step` touches any state. An honest peer never sends these: a
-        heartbeat committing past our log, an acknowledgement of entries this leader does
-        not have.
+        Called before :meth:`step` touches any state. An honest peer never sends these: an
+        acknowledgement of entries this leader does not have.
         """
         if message.term < self.term:
             return None  # stale: answered with our term, changes nothing
         kind = message.type
         # (An append that would rewrite committed entries needs no check here: one that
-        # starts below the commit index is answered with it and changes nothing.)
-        if kind is MessageType.HEARTBEAT and message.commit > self.log.last_index():
-            return (f"heartbeat commits {message.commit}, past this log's last index "
-                    f"{self.log.last_index()}")
-        elif (kind is MessageType.APPEND_RESPONSE and self.role is StateRole.LEADER
+        # starts below the commit index is answered with it and changes nothing. A heartbeat
+        # committing past our log is clamped: an honest leader sends one to a follower whose
+        # log was repaired, until it learns of the restart.)
+        if (kind is MessageType.APPEND_RESPONSE and self.role is StateRole.LEADER
               and message.term == self.term and not message.reject
               and message.index > self.log.last_index()):
             return (f"acknowledges index {message.index}, past the leader's last index "
@@ -711,7 +709,7 @@ class Raft:
         elif kind is MessageType.HEARTBEAT:
             self.election_elapsed = 0
             self.lead = message.from_
-            self.log.commit_to(message.commit)
+            self.log.commit_to(min(message.commit, self.log.last_index()))
             self._send(MessageType.HEARTBEAT_RESPONSE, message.from_, context=message.context)
         elif kind is MessageType.SNAPSHOT:
             self.election_elapsed = 0
@@ -889,6 +887,19 @@ class Raft:
             and progress.state is ProgressState.REPLICATE
         ):
             progress.become_probe()
+
+    def report_restart(self, node_id: str) -> None:
+        """``node_id`` restarted, perhaps holding less of the log than it acknowledged (its
+        ledger was repaired): forget what it holds and probe it from the end of our log.
+
+        Lowering a follower's match index is safe: it can only lower what a quorum is
+        counted to hold, and a commit index never moves back.
+        """
+        progress = self.tracker.progress.get(node_id)
+        if self.role is StateRole.LEADER and progress is not None and node_id != self.id:
+            progress.match = 0
+            progress.become_probe()
+            progress.next = self.log.last_index() + 1
 
     def report_snapshot(self, node_id: str, failed: bool) -> None:
         """The host finished sending a snapshot to ``node_id`` (or failed to)."""

@@ -201,6 +201,10 @@ class RawNode:
         """Tell a leader that a message to ``node_id`` could not be delivered."""
         self.raft.report_unreachable(node_id)
 
+    def report_restart(self, node_id: str) -> None:
+        """Tell a leader that ``node_id`` restarted (its log may be shorter than it was)."""
+        self.raft.report_restart(node_id)
+
     def report_snapshot(self, node_id: str, failed: bool) -> None:
         """Tell a leader whether the snapshot it sent ``node_id`` was delivered."""
         self.raft.report_snapshot(node_id, failed)

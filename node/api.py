@@ -289,6 +289,7 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
             version=VERSION,
             genesis_hash=genesis_hash(self.ledger.genesis),
             pending=self.sequencer.pending,
+            diverged_height=role.get("diverged_height", 0),
         )
 
     # -- workflow state (node/workflows/reads.py) ----------------------------------------

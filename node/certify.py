@@ -4,7 +4,8 @@ Every validator signs each block it stores and sends the signature to the others
 ``peers.py``). ``Certifier`` keeps what arrives, bounded, merges it into the stored blocks
 in the I/O thread once this node has the block, and repairs blocks that stayed uncertified
 here (a signature sent while this node was paused or cut off is not sent again) from a
-peer's copy of the block.
+peer's copy of the block. A peer's certified copy with another hash than this node's means
+this ledger diverged there (see ``divergence.py``).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from tdx.sdk import ledger_pb2, quorum
+from tdx.sdk import block_hash, ledger_pb2, quorum
 
+from .divergence import Divergence
 from .ledger import AppliedBlock, Ledger
 
 PENDING_HEIGHTS = 10_000
@@ -30,8 +32,10 @@ Fetch = Callable[[int], Awaitable[ledger_pb2.Block | None]]
 class Certifier:
     """Signatures waiting to be merged, and the blocks not yet certified on this node."""
 
-    def __init__(self, ledger: Ledger, executor: ThreadPoolExecutor, fetch: Fetch) -> None:
+    def __init__(self, ledger: Ledger, executor: ThreadPoolExecutor, fetch: Fetch,
+                 divergence: Divergence | None = None) -> None:
         self._ledger = ledger
+        self._divergence = divergence
         self._executor = executor
         self._fetch = fetch
         self._pending: dict[int, list[ledger_pb2.BlockSignature]] = {}
@@ -82,19 +86,39 @@ class Certifier:
 
     async def repair_forever(self) -> None:
         """Every few seconds, take the signatures of long-uncertified blocks from a peer."""
-        loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(REPAIR_SECONDS)
             now = time.monotonic()
             due = sorted(h for h, since in self._uncertified.items()
                          if now - since > REPAIR_SECONDS)[:REPAIR_BATCH]
             for height in due:
-                block = await self._fetch(height)
-                if block is None:
+                if not await self.repair(height):
                     break
-                await loop.run_in_executor(self._executor, self._merge,
-                                           {height: list(block.signatures)})
-                self._uncertified[height] = now
+                if height in self._uncertified:
+                    self._uncertified[height] = now
             oldest = self._ledger.height - FORGET_AFTER_BLOCKS
             for height in [h for h in self._uncertified if h < oldest]:
                 del self._uncertified[height]
+
+    async def repair(self, height: int) -> bool:
+        """Take block ``height``'s signatures from a peer's certified copy; False when no
+        peer serves one.
+
+        A certified copy with another hash than this node's block means a majority signed
+        another block at this height: this ledger diverged, and no signature will ever make
+        its block certified; that is recorded (``divergence.py``) instead.
+        """
+        loop = asyncio.get_running_loop()
+        block = await self._fetch(height)
+        if block is None:
+            return False
+        own = self._ledger.block(height)
+        if own is not None and block_hash(own.header) != block_hash(block.header):
+            if self._divergence is not None:
+                await loop.run_in_executor(self._executor, self._divergence.found, height,
+                                           block_hash(own.header), block_hash(block.header))
+            self._uncertified.pop(height, None)
+            return True
+        await loop.run_in_executor(self._executor, self._merge,
+                                   {height: list(block.signatures)})
+        return True

@@ -38,6 +38,7 @@ from tdx.sdk import (
 from tdx.v1 import documents_pb2
 
 from .certify import Certifier
+from .divergence import Divergence
 from .forward import Forwarder
 from .ledger import AppliedBlock, Ledger, LedgerMismatch, Signer
 from .peers import PeerTransport, Signature
@@ -102,7 +103,8 @@ class RaftDriver:
         self._next_reconcile = 0.0
         self._refusals = RefusalLog(log, "Raft messages")
         self.blocks = CertifiedBlocks(member_id, self.peer_validators)
-        self.certifier = Certifier(ledger, executor, self.blocks.fetch)
+        self.divergence = Divergence(store)
+        self.certifier = Certifier(ledger, executor, self.blocks.fetch, self.divergence)
         self.snapshots = Snapshots(node=self.node, ledger=ledger, store=store, raft=raft,
                                    executor=executor, blocks=self.blocks, sign=sign,
                                    on_applied=on_applied, step=self._step,
@@ -396,4 +398,4 @@ class RaftDriver:
                 match_index=match, lag=max(0, last - match) if progress is not None else 0))
         return {"role": status.soft_state.role.value, "term": status.hard_state.term,
                 "leader": status.soft_state.leader, "commit_index": status.hard_state.commit,
-                "peers": peers}
+                "peers": peers, "diverged_height": self.divergence.height}

@@ -76,7 +76,8 @@ class PeerTransport:
     def __init__(self, identity: Identity, network: str, validators: Validators,
                  deliver: Deliver, unreachable: Callable[[str], None],
                  snapshot_sent: Callable[[str, bool], None], *, elections: ElectionProofs,
-                 term: Callable[[], int]) -> None:
+                 term: Callable[[], int],
+                 restarted: Callable[[str], None] = lambda _: None) -> None:
         self.identity = identity
         self.network = network
         self._validators = validators
@@ -85,14 +86,16 @@ class PeerTransport:
         self._snapshot_sent = snapshot_sent
         self.elections = elections
         self._term = term
+        self._restarted = restarted
+        self._incarnations: dict[str, int] = {}
         self._peers: dict[str, _Peer] = {}
         self._sequence = int(time.time() * 1000) * 1_000_000
         self.isolated = False
         self._closed = False
         # Batches sent before this process started are stale: refusing them closes the
         # window in which captured batches could be replayed after a restart.
-        self._replays = ReplayWindow(started_ms=int(time.time() * 1000),
-                                     skew_ms=CLOCK_SKEW_MS)
+        self._started_ms = int(time.time() * 1000)
+        self._replays = ReplayWindow(started_ms=self._started_ms, skew_ms=CLOCK_SKEW_MS)
 
     # -- sending -------------------------------------------------------------------------
 
@@ -187,7 +190,7 @@ class PeerTransport:
             messages=[message_to_pb(m) for m in messages],
             block_signatures=[s for _, s in signatures],
             block_heights=[h for h, _ in signatures],
-            vote_grants=self.elections.grants_for(messages))
+            vote_grants=self.elections.grants_for(messages), incarnation_ms=self._started_ms)
         proof = self.elections.proof_for(messages)
         if proof is not None:
             body.election_proof.CopyFrom(proof)
@@ -267,6 +270,9 @@ class PeerTransport:
             return grpc.StatusCode.PERMISSION_DENIED, refused
         # The replay window learns the batch only now, so a refused batch costs nothing.
         self._replays.remember(sender.id, body.sent_ms, body.sequence)
+        if self._incarnations.get(sender.id, body.incarnation_ms) != body.incarnation_ms:
+            self._restarted(sender.id)
+        self._incarnations[sender.id] = body.incarnation_ms
         signatures = list(zip(body.block_heights, body.block_signatures, strict=True))
         refused = self._deliver(sender.id, messages, signatures)
         if refused is not None:

@@ -36,6 +36,7 @@ from .config import (
     paths,
     pinned_validators,
 )
+from .divergence import FenceInterceptor
 from .election import ElectionProofs
 from .errors import NodeError
 from .follower import Follower
@@ -121,7 +122,7 @@ class Node:
                                      d.node.report_unreachable, d.node.report_snapshot,
                                      elections=ElectionProofs(identity, network,
                                                               d.peer_validators, d.voter_sets),
-                                     term=d.term)
+                                     term=d.term, restarted=d.node.report_restart)
 
             driver = RaftDriver(member_id=identity.member_id, store=self.store,
                                 ledger=self.ledger, raft=RaftStore(self.store),
@@ -168,7 +169,8 @@ class Node:
             except (OSError, ValueError) as exc:
                 executor.shutdown(wait=False)
                 raise NodeError(f"cannot serve metrics on {metrics_address}: {exc}") from None
-        server = grpc.aio.server(options=SERVER_OPTIONS)
+        fence = [FenceInterceptor(driver.divergence)] if driver is not None else []
+        server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=fence)
         ledger_pb2_grpc.add_LedgerServiceServicer_to_server(servicer, server)
         names = [ledger_pb2.DESCRIPTOR.services_by_name["LedgerService"].full_name]
         if driver is not None:

@@ -94,13 +94,29 @@ def test_append_rewriting_a_committed_entry_changes_nothing() -> None:
     cluster.commit(b"after")
 
 
-def test_heartbeat_committing_past_the_log_is_refused() -> None:
+def test_heartbeat_committing_past_the_log_is_clamped() -> None:
+    """A leader that has not noticed a follower's repaired (shorter) log may heartbeat a
+    commit past it: the follower commits no further than its log, and does not fail."""
     cluster, leader, follower = _running()
     raft = cluster.nodes[follower].core().raft
-    message = RaftMessage(type=MessageType.HEARTBEAT, to=follower, from_=leader,
-                          term=raft.term, commit=raft.log.last_index() + 5)
-    _refused(cluster, follower, message, "past this log")
+    committed = raft.log.committed
+    cluster.nodes[follower].core().step(RaftMessage(
+        type=MessageType.HEARTBEAT, to=follower, from_=leader, term=raft.term,
+        commit=raft.log.last_index() + 5))
+    assert committed <= raft.log.committed <= raft.log.last_index()
     cluster.commit(b"after")
+
+
+def test_a_restarted_follower_is_probed_from_scratch() -> None:
+    """report_restart: the leader forgets the follower's match and probes again; a follower
+    whose log is intact answers at once, and the cluster goes on committing."""
+    cluster, leader, follower = _running()
+    core = cluster.nodes[leader].core()
+    assert core.raft.tracker.progress[follower].match > 0
+    core.report_restart(follower)
+    assert core.raft.tracker.progress[follower].match == 0
+    cluster.commit(b"after")
+    assert core.raft.tracker.progress[follower].match == core.raft.log.last_index()
 
 
 def test_acknowledging_entries_the_leader_lacks_is_refused() -> None:

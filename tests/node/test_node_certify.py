@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from node_factories import proposal, sealed, signer
 from tdx.node.certify import HORIZON, Certifier
+from tdx.node.divergence import Divergence
 from tdx.node.ledger import Ledger
 from tdx.sdk import block_hash, ledger_pb2
 
@@ -38,3 +39,36 @@ def test_signatures_are_bounded_and_merged_when_the_block_is_stored(ledger: Ledg
     assert block is not None
     assert {s.validator for s in block.signatures} == {"de-customs", "nl-customs",
                                                         "fr-customs"}
+
+
+def test_a_certified_block_with_another_hash_marks_the_ledger_diverged(
+        ledger: Ledger) -> None:
+    """Divergence: a peer's certified copy of a height disagrees with this node's block; the
+    node records the height (kept across restarts) and its API fence starts refusing."""
+    applied = ledger.apply(proposal([sealed("invoice", 1)]), 2, 1, sign=signer())
+    assert applied is not None
+    other = ledger_pb2.Block()
+    other.CopyFrom(applied.block)
+    other.header = applied.block.header + b"\x00"  # another block of the same height
+
+    async def certified_elsewhere(height: int) -> ledger_pb2.Block | None:
+        return other if height == 1 else None
+
+    divergence = Divergence(ledger.store)
+    assert divergence.refusal() is None
+
+    async def main() -> None:
+        with ThreadPoolExecutor(max_workers=1) as executor:
+            certifier = Certifier(ledger, executor, certified_elsewhere, divergence)
+            certifier.applied(applied)
+            assert await certifier.repair(1)
+            assert not await certifier.repair(2)
+
+    asyncio.run(main())
+    assert divergence.height == 1
+    assert Divergence(ledger.store).height == 1
+    refusal = divergence.refusal()
+    assert refusal is not None and "tdx node repair" in refusal
+    # An earlier height found later moves the record back; a later one does not.
+    divergence.found(5, b"a", b"b")
+    assert Divergence(ledger.store).height == 1

@@ -1049,6 +1049,7 @@ class StatusResponse(_message.Message):
     GENESIS_HASH_FIELD_NUMBER: _builtins.int
     PENDING_FIELD_NUMBER: _builtins.int
     MESH_PEERS_FIELD_NUMBER: _builtins.int
+    DIVERGED_HEIGHT_FIELD_NUMBER: _builtins.int
     network: _builtins.str
     member_id: _builtins.str
     role: _builtins.str
@@ -1062,6 +1063,10 @@ class StatusResponse(_message.Message):
     version: _builtins.str
     genesis_hash: _builtins.bytes
     pending: _builtins.int
+    diverged_height: _builtins.int
+    """Non-zero: this node's block at that height disagrees with the certified one, and the
+    node refuses every other call until `tdx node repair` (an alert).
+    """
     @_builtins.property
     def peers(self) -> _containers.RepeatedCompositeFieldContainer[Global___PeerStatus]: ...
     @_builtins.property
@@ -1085,10 +1090,11 @@ class StatusResponse(_message.Message):
         genesis_hash: _builtins.bytes = ...,
         pending: _builtins.int = ...,
         mesh_peers: _abc.Iterable[Global___PeerStatus] | None = ...,
+        diverged_height: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["commit_index", b"commit_index", "documents", b"documents", "genesis_hash", b"genesis_hash", "height", b"height", "last_block_hash", b"last_block_hash", "leader", b"leader", "member_id", b"member_id", "mesh_peers", b"mesh_peers", "network", b"network", "peers", b"peers", "pending", b"pending", "role", b"role", "term", b"term", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["commit_index", b"commit_index", "diverged_height", b"diverged_height", "documents", b"documents", "genesis_hash", b"genesis_hash", "height", b"height", "last_block_hash", b"last_block_hash", "leader", b"leader", "member_id", b"member_id", "mesh_peers", b"mesh_peers", "network", b"network", "peers", b"peers", "pending", b"pending", "role", b"role", "term", b"term", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -26,7 +26,7 @@ from tdx.v1 import ledger_pb2 as tdx_dot_v1_dot_ledger__pb2
 from tdx.v1 import raft_pb2 as tdx_dot_v1_dot_raft__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11tdx/v1/peer.proto\x12\x06tdx.v1\x1a\x13tdx/v1/ledger.proto\x1a\x11tdx/v1/raft.proto\"<\n\tPeerBatch\x12\x0c\n\x04\x62ody\x18\x01 \x01(\x0c\x12\x0e\n\x06signer\x18\x02 \x01(\x0c\x12\x11\n\tsignature\x18\x03 \x01(\x0c\"\xa4\x02\n\rPeerBatchBody\x12\x0f\n\x07network\x18\x01 \x01(\t\x12\x0c\n\x04\x66rom\x18\x02 \x01(\t\x12\n\n\x02to\x18\x03 \x01(\t\x12\x10\n\x08sequence\x18\x04 \x01(\x04\x12\x0f\n\x07sent_ms\x18\x05 \x01(\x03\x12%\n\x08messages\x18\x06 \x03(\x0b\x32\x13.tdx.v1.RaftMessage\x12\x30\n\x10\x62lock_signatures\x18\x07 \x03(\x0b\x32\x16.tdx.v1.BlockSignature\x12\x15\n\rblock_heights\x18\x08 \x03(\x04\x12&\n\x0bvote_grants\x18\t \x03(\x0b\x32\x11.tdx.v1.VoteGrant\x12-\n\x0e\x65lection_proof\x18\n \x01(\x0b\x32\x15.tdx.v1.ElectionProof\",\n\tVoteGrant\x12\x0c\n\x04\x62ody\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\"P\n\rVoteGrantBody\x12\x0f\n\x07network\x18\x01 \x01(\t\x12\x0c\n\x04term\x18\x02 \x01(\x04\x12\x11\n\tcandidate\x18\x03 \x01(\t\x12\r\n\x05voter\x18\x04 \x01(\t\"P\n\rElectionProof\x12\x0c\n\x04term\x18\x01 \x01(\x04\x12\x0e\n\x06leader\x18\x02 \x01(\t\x12!\n\x06grants\x18\x03 \x03(\x0b\x32\x11.tdx.v1.VoteGrant\"/\n\x0bSendRequest\x12 \n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x11.tdx.v1.PeerBatch\"\x0e\n\x0cSendResponse2@\n\x0bPeerService\x12\x31\n\x04Send\x12\x13.tdx.v1.SendRequest\x1a\x14.tdx.v1.SendResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11tdx/v1/peer.proto\x12\x06tdx.v1\x1a\x13tdx/v1/ledger.proto\x1a\x11tdx/v1/raft.proto\"<\n\tPeerBatch\x12\x0c\n\x04\x62ody\x18\x01 \x01(\x0c\x12\x0e\n\x06signer\x18\x02 \x01(\x0c\x12\x11\n\tsignature\x18\x03 \x01(\x0c\"\xbc\x02\n\rPeerBatchBody\x12\x0f\n\x07network\x18\x01 \x01(\t\x12\x0c\n\x04\x66rom\x18\x02 \x01(\t\x12\n\n\x02to\x18\x03 \x01(\t\x12\x10\n\x08sequence\x18\x04 \x01(\x04\x12\x0f\n\x07sent_ms\x18\x05 \x01(\x03\x12%\n\x08messages\x18\x06 \x03(\x0b\x32\x13.tdx.v1.RaftMessage\x12\x30\n\x10\x62lock_signatures\x18\x07 \x03(\x0b\x32\x16.tdx.v1.BlockSignature\x12\x15\n\rblock_heights\x18\x08 \x03(\x04\x12&\n\x0bvote_grants\x18\t \x03(\x0b\x32\x11.tdx.v1.VoteGrant\x12-\n\x0e\x65lection_proof\x18\n \x01(\x0b\x32\x15.tdx.v1.ElectionProof\x12\x16\n\x0eincarnation_ms\x18\x0b \x01(\x03\",\n\tVoteGrant\x12\x0c\n\x04\x62ody\x18\x01 \x01(\x0c\x12\x11\n\tsignature\x18\x02 \x01(\x0c\"P\n\rVoteGrantBody\x12\x0f\n\x07network\x18\x01 \x01(\t\x12\x0c\n\x04term\x18\x02 \x01(\x04\x12\x11\n\tcandidate\x18\x03 \x01(\t\x12\r\n\x05voter\x18\x04 \x01(\t\"P\n\rElectionProof\x12\x0c\n\x04term\x18\x01 \x01(\x04\x12\x0e\n\x06leader\x18\x02 \x01(\t\x12!\n\x06grants\x18\x03 \x03(\x0b\x32\x11.tdx.v1.VoteGrant\"/\n\x0bSendRequest\x12 \n\x05\x62\x61tch\x18\x01 \x01(\x0b\x32\x11.tdx.v1.PeerBatch\"\x0e\n\x0cSendResponse2@\n\x0bPeerService\x12\x31\n\x04Send\x12\x13.tdx.v1.SendRequest\x1a\x14.tdx.v1.SendResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,17 +36,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PEERBATCH']._serialized_start=69
   _globals['_PEERBATCH']._serialized_end=129
   _globals['_PEERBATCHBODY']._serialized_start=132
-  _globals['_PEERBATCHBODY']._serialized_end=424
-  _globals['_VOTEGRANT']._serialized_start=426
-  _globals['_VOTEGRANT']._serialized_end=470
-  _globals['_VOTEGRANTBODY']._serialized_start=472
-  _globals['_VOTEGRANTBODY']._serialized_end=552
-  _globals['_ELECTIONPROOF']._serialized_start=554
-  _globals['_ELECTIONPROOF']._serialized_end=634
-  _globals['_SENDREQUEST']._serialized_start=636
-  _globals['_SENDREQUEST']._serialized_end=683
-  _globals['_SENDRESPONSE']._serialized_start=685
-  _globals['_SENDRESPONSE']._serialized_end=699
-  _globals['_PEERSERVICE']._serialized_start=701
-  _globals['_PEERSERVICE']._serialized_end=765
+  _globals['_PEERBATCHBODY']._serialized_end=448
+  _globals['_VOTEGRANT']._serialized_start=450
+  _globals['_VOTEGRANT']._serialized_end=494
+  _globals['_VOTEGRANTBODY']._serialized_start=496
+  _globals['_VOTEGRANTBODY']._serialized_end=576
+  _globals['_ELECTIONPROOF']._serialized_start=578
+  _globals['_ELECTIONPROOF']._serialized_end=658
+  _globals['_SENDREQUEST']._serialized_start=660
+  _globals['_SENDREQUEST']._serialized_end=707
+  _globals['_SENDRESPONSE']._serialized_start=709
+  _globals['_SENDRESPONSE']._serialized_end=723
+  _globals['_PEERSERVICE']._serialized_start=725
+  _globals['_PEERSERVICE']._serialized_end=789
 # @@protoc_insertion_point(module_scope)

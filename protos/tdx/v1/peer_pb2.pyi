@@ -67,11 +67,16 @@ class PeerBatchBody(_message.Message):
     BLOCK_HEIGHTS_FIELD_NUMBER: _builtins.int
     VOTE_GRANTS_FIELD_NUMBER: _builtins.int
     ELECTION_PROOF_FIELD_NUMBER: _builtins.int
+    INCARNATION_MS_FIELD_NUMBER: _builtins.int
     network: _builtins.str
     to: _builtins.str
     sequence: _builtins.int
     """Unique per sender; with sent_ms, lets a receiver refuse a captured batch replayed."""
     sent_ms: _builtins.int
+    incarnation_ms: _builtins.int
+    """When the sender's process started (Unix ms): a change tells a leader that the sender
+    restarted, perhaps with a repaired (shorter) log, so it probes the sender again.
+    """
     @_builtins.property
     def messages(self) -> _containers.RepeatedCompositeFieldContainer[_raft_pb2.RaftMessage]: ...
     @_builtins.property
@@ -105,10 +110,11 @@ class PeerBatchBody(_message.Message):
         block_heights: _abc.Iterable[_builtins.int] | None = ...,
         vote_grants: _abc.Iterable[Global___VoteGrant] | None = ...,
         election_proof: Global___ElectionProof | None = ...,
+        incarnation_ms: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["election_proof", b"election_proof"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["block_heights", b"block_heights", "block_signatures", b"block_signatures", "election_proof", b"election_proof", "from", b"from", "messages", b"messages", "network", b"network", "sent_ms", b"sent_ms", "sequence", b"sequence", "to", b"to", "vote_grants", b"vote_grants"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["block_heights", b"block_heights", "block_signatures", b"block_signatures", "election_proof", b"election_proof", "from", b"from", "incarnation_ms", b"incarnation_ms", "messages", b"messages", "network", b"network", "sent_ms", b"sent_ms", "sequence", b"sequence", "to", b"to", "vote_grants", b"vote_grants"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
