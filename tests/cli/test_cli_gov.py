@@ -145,3 +145,24 @@ def test_confidential_submit_and_decrypt(live: GovNode) -> None:
     assert "no member 'nobody'" in nobody.stderr
     run("doc", "submit", str(invoice), "--key", live.key("trader-b"), "--public", "hs_codes",
         "--node", live.address, code=2)
+
+
+def test_show_counts_a_decided_proposal_against_the_members_of_its_day(live: GovNode) -> None:
+    """Admitting a customs member changes the count after: the decision stays 2 of 2."""
+    run("keys", "generate", "--out", live.key("pt-customs"))
+    receipt = live.json("gov", "propose", "add", "--id", "pt-customs", "--name", "PT Customs",
+                        "--country", "PT", "--roles", "customs", "--member-key",
+                        live.key("pt-customs"), "--key", live.key("customs-de"))
+    assert isinstance(receipt, dict)
+    proposal = receipt["document_id"]
+    for member in ("customs-de", "customs-nl"):
+        live.tdx("gov", "vote", proposal, "--approve", "--key", live.key(member))
+    shown = live.json("gov", "show", proposal)
+    assert isinstance(shown, dict)
+    assert (shown["status"], shown["approvals"], shown["needed"], shown["customs_members"]) == (
+        "approved", 2, 2, 2)
+    assert "2 (needed 2 of 2 customs when decided)" in live.tdx("gov", "show", proposal)
+    opened = live.json("gov", "propose", "remove", "trader-b", "--key", live.key("customs-de"))
+    assert isinstance(opened, dict)
+    now = live.json("gov", "show", opened["document_id"])
+    assert isinstance(now, dict) and (now["needed"], now["customs_members"]) == (2, 3)
