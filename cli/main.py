@@ -19,8 +19,9 @@ from .keys import keys
 from .node import node
 from .proofs import proof, verify
 from .status import status
+from .story import story
 from .template import template_command
-from .workflows import aeo, cert, story, watch
+from .workflows import aeo, cert, watch
 
 DEBUG_ENV = "TDX_DEBUG"
 
