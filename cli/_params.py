@@ -66,8 +66,8 @@ def node_option(func: F) -> F:
     """
     func = click.option(
         "--node", type=HOST_PORT, envvar=NODE_ENV, default=None, callback=_choose_node,
-        show_default=DEFAULT_NODE,
-        help=f"Client API address of the node to talk to (env {NODE_ENV}).",
+        help=f"Client API address of the node to talk to (env {NODE_ENV}). [default: the "
+             f"leader of --devnet, else {DEFAULT_NODE}]",
     )(func)
     return click.option(
         "--devnet", type=click.Path(file_okay=False, path_type=Path), envvar=DEVNET_ENV,
