@@ -12,6 +12,14 @@ Each message on its way through a node passes, in this order (py-libp2p's ``push
    forwarding peer is not a member;
 5. only then is the message delivered here and forwarded to other peers.
 
+Two faults of py-libp2p 0.8.1 are closed here. An RPC frame that does not decode raised out
+of the stream handler and ended the whole mesh thread: one member's bad bytes (or a large
+message garbled as below) stopped every node's mesh. ``MemberPubsub`` closes that peer's
+stream and connection instead (counted as ``refused["frames"]``); its node dials again.
+And yamux takes its write lock per 64 KiB frame, so two tasks writing RPCs larger than that
+to one peer (the sending loop and gossipsub's direct sends) interleaved their frames and
+garbled both: writes to a stream are one at a time here.
+
 py-libp2p 0.8.1's defaults lose bursts on a mesh like ours, so ``MemberPubsub`` changes
 three of them: it hands messages straight to ``deliver`` instead of a 32-slot
 subscription channel that drops when full, it lets each peer's outbound queue hold
@@ -27,11 +35,14 @@ peer record the receiver verifies, which more than halved burst throughput here.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import weakref
 from collections.abc import Callable, Mapping
 
-from libp2p.abc import IHost
+import trio
+from libp2p.abc import IHost, INetStream
 from libp2p.peer.id import ID
 from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11, GossipSub
 from libp2p.pubsub.pb import rpc_pb2
@@ -149,13 +160,45 @@ class MemberPubsub(Pubsub):
         self._is_member = is_member
         self._deliver = deliver
         #: Messages the validator refused, by reason (for logs and tests).
-        self.refused: dict[str, int] = {"size": 0, "author": 0, "forwarder": 0, "topics": 0}
+        self.refused: dict[str, int] = {"size": 0, "author": 0, "forwarder": 0, "topics": 0,
+                                        "frames": 0}
+        self._write_locks: weakref.WeakKeyDictionary[INetStream, trio.Lock] = (
+            weakref.WeakKeyDictionary())
         for topic in topics:
             self.set_topic_validator(topic, self._admit, False)
 
     def close(self) -> None:
         """End the seen-cache's sweeper thread (py-libp2p never stops it)."""
         self.seen_messages.stop()
+
+    async def write_msg(self, stream: INetStream, rpc_msg: rpc_pb2.RPC) -> bool:
+        """Write one RPC to a peer's stream, one writer at a time (see the module
+        docstring: concurrent writers would interleave their yamux frames)."""
+        lock = self._write_locks.get(stream)
+        if lock is None:
+            lock = self._write_locks[stream] = trio.Lock()
+        async with lock:
+            return await super().write_msg(stream, rpc_msg)
+
+    async def stream_handler(self, stream: INetStream) -> None:
+        """Read a peer's RPCs until its stream ends; a frame that does not decode (or any
+        other failure its bytes cause) closes that stream, never the mesh."""
+        try:
+            await super().stream_handler(stream)
+        except Exception as error:  # whatever py-libp2p raises on a peer's bytes
+            peer_id = stream.muxed_conn.peer_id
+            self.refused["frames"] += 1
+            count = self.refused["frames"]
+            if count == 1 or count % 100 == 0:
+                log.warning("closed the gossip stream of %s: %r (%d such so far)", peer_id,
+                            error, count)
+            with contextlib.suppress(Exception):
+                await stream.reset()
+            self._handle_dead_peer(peer_id)
+            # The connection goes too (this task with it): a member's node dials again and
+            # gossip starts afresh on the new connection.
+            with contextlib.suppress(Exception):
+                await self.host.disconnect(peer_id)
 
     def _admit(self, forwarder: ID, msg: rpc_pb2.Message) -> bool:
         if len(msg.topicIDs) != 1 or msg.topicIDs[0] not in self._topic_limits:

@@ -223,8 +223,9 @@ class Mesh:
 
     def stats(self) -> dict[str, int]:
         """Counters: gossip ``delivered`` to ``on_message``, ``dropped`` because too many
-        waited for the asyncio loop, and ``refused_{size,author,forwarder,topics}`` by the
-        validator."""
+        waited for the asyncio loop, ``refused_{size,author,forwarder,topics}`` by the
+        validator, and ``refused_frames``: peers' streams closed on a frame that did not
+        decode."""
         counts = {"delivered": self._delivered, "dropped": self._dropped}
         if self._started:
             for reason, count in self._host.refused().items():

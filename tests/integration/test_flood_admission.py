@@ -23,6 +23,7 @@ from typing import Any
 import grpc
 from tdx.network import Mesh, MeshError
 from tdx.node.devnet import devnet_down, devnet_up
+from tdx.node.mesh import listen_address
 from tdx.node.process import pid_alive
 from tdx.sdk import (
     Client,
@@ -101,13 +102,15 @@ def _submit_valid(address: str, identity: Identity, network: str, deadline: floa
             receipts.extend(o for o in outcomes if isinstance(o, ledger_pb2.Receipt))
 
 
-def _flood_mesh(identity: Identity, network: str, validators: list[str], deadline: float,
-                sent: list[int]) -> None:
-    """As a member's node: gossip junk batches on ``documents`` (at most 60 messages)."""
+def _flood_mesh(identity: Identity, network: str, advertised: str, validators: list[str],
+                deadline: float, sent: list[int]) -> None:
+    """As a member's node, at its ``advertised`` mesh address (its node is stopped): gossip
+    junk batches on ``documents`` (at most 60 messages)."""
     async def main() -> None:
         # The validators' meshes admit this member; it takes them (their keys are in the
-        # addresses it dials) and nobody else dials it.
-        mesh = Mesh(seed=identity.seed, network=network, is_member=lambda key: True)
+        # addresses it dials, and only members dial).
+        mesh = Mesh(seed=identity.seed, network=network, listen=listen_address(advertised),
+                    is_member=lambda key: True)
         await mesh.start()
         try:
             for address in validators:
@@ -179,7 +182,7 @@ def test_api_and_mesh_floods_leave_the_leader_and_its_term_alone(tmp_path: Path)
                                                       deadline, tallies[1])),
             threading.Thread(target=_submit_valid, args=(leader["api"], member, network,
                                                          deadline, receipts)),
-            threading.Thread(target=_flood_mesh, args=(member, network,
+            threading.Thread(target=_flood_mesh, args=(member, network, partner["p2p"],
                                                        [n["p2p"] for n in validators],
                                                        deadline, sent)),
         ]
@@ -206,6 +209,8 @@ def test_api_and_mesh_floods_leave_the_leader_and_its_term_alone(tmp_path: Path)
         refusal_lines = [line for line in log.splitlines() if "refused" in line]
         assert any("more envelopes in the last" in line and "signature.invalid" in line
                    for line in refusal_lines), refusal_lines[-5:]
+        # The gossiped junk reached the leader's admission too (only gossip sent 3400).
+        assert "this one holds 3400" in log
         # A few lines for tens of thousands of refusals, not a line each.
         assert len(refusal_lines) < 100, len(refusal_lines)
     finally:
