@@ -28,7 +28,7 @@ from tdx.sdk import (
 )
 from tdx.v1 import documents_pb2, ledger_pb2_grpc
 
-from . import apierrors as fields
+from . import apierrors as check
 from .admission import Admission, AdmissionLimits
 from .apierrors import MAX_TEXT, Answer, BadRequest, Context, guarded, guarded_stream, shown
 from .forward import FORWARDED_BY
@@ -140,7 +140,7 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
     # -- reads ---------------------------------------------------------------------------
 
     def _record(self, doc_id: str) -> ledger_pb2.DocumentRecord:
-        record = self.ledger.record(fields.document_id(doc_id))
+        record = self.ledger.record(check.document_id(doc_id))
         if record is None:
             raise Answer(grpc.StatusCode.NOT_FOUND, f"no document {doc_id}",
                          reason="document.not_found")
@@ -157,7 +157,7 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
         if request.limit > MAX_QUERY:
             raise BadRequest("limit", f"is at most {MAX_QUERY}, not {request.limit}")
         for name in ("ucr", "kind", "issuer"):
-            fields.text(getattr(request, name), name, required=False)
+            check.text(getattr(request, name), name, required=False)
         if request.ucr:
             prefix = Prefix.BY_UCR + request.ucr.encode() + b"\x00"
         elif request.kind:
@@ -197,12 +197,12 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
     @guarded_stream
     async def Subscribe(self, request: ledger_pb2.SubscribeRequest,
                         context: Context) -> AsyncIterator[ledger_pb2.SubscribeResponse]:
-        fields.height(request.from_height, "from_height", allow_zero=True)
-        fields.text(request.ucr, "ucr", required=False)
+        check.height(request.from_height, "from_height", allow_zero=True)
+        check.text(request.ucr, "ucr", required=False)
         if len(request.kinds) > MAX_KINDS:
             raise BadRequest("kinds", f"at most {MAX_KINDS} kinds, not {len(request.kinds)}")
         for kind in request.kinds:
-            fields.text(kind, "kinds")
+            check.text(kind, "kinds")
         height = (request.from_height - 1) if request.from_height else self.ledger.height
         kinds = set(request.kinds)
         while True:
@@ -263,7 +263,7 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
     @guarded
     async def GetBlock(self, request: ledger_pb2.GetBlockRequest,
                        context: Context) -> ledger_pb2.GetBlockResponse:
-        block = self.ledger.block(fields.height(request.height))
+        block = self.ledger.block(check.height(request.height))
         if block is None:
             raise Answer(grpc.StatusCode.NOT_FOUND,
                          f"no block at height {request.height}; the ledger is at "
@@ -298,7 +298,7 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
     async def GetCertificate(self, request: ledger_pb2.GetCertificateRequest,
                              context: Context) -> ledger_pb2.GetCertificateResponse:
         answer = reads.certificate(self.ledger,
-                                   fields.text(request.certificate_id, "certificate_id"))
+                                   check.text(request.certificate_id, "certificate_id"))
         if answer is None:
             raise Answer(grpc.StatusCode.NOT_FOUND,
                          f"no certificate {shown(request.certificate_id)}",
@@ -308,7 +308,7 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
     @guarded
     async def GetAeoStatus(self, request: ledger_pb2.GetAeoStatusRequest,
                            context: Context) -> ledger_pb2.GetAeoStatusResponse:
-        answer = reads.aeo_status(self.ledger, fields.text(request.operator_id, "operator_id"))
+        answer = reads.aeo_status(self.ledger, check.text(request.operator_id, "operator_id"))
         if answer is None:
             raise Answer(grpc.StatusCode.NOT_FOUND,
                          f"no AEO status for operator {shown(request.operator_id)}",
@@ -318,7 +318,7 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
     @guarded
     async def GetConsignment(self, request: ledger_pb2.GetConsignmentRequest,
                              context: Context) -> ledger_pb2.GetConsignmentResponse:
-        answer = reads.consignment(self.ledger, fields.text(request.ucr, "ucr"))
+        answer = reads.consignment(self.ledger, check.text(request.ucr, "ucr"))
         if answer is None:
             raise Answer(grpc.StatusCode.NOT_FOUND,
                          f"nothing on the ledger for consignment {shown(request.ucr)}",
@@ -330,7 +330,7 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
     @guarded
     async def GetMember(self, request: ledger_pb2.GetMemberRequest,
                         context: Context) -> ledger_pb2.GetMemberResponse:
-        member_id = fields.text(request.member_id, "member_id")
+        member_id = check.text(request.member_id, "member_id")
         member = self.ledger.member(member_id)
         retired = governance.retired_keys(self.ledger.store.scan(
             governance.key_history_prefix(member_id)))
@@ -348,7 +348,7 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
     @guarded
     async def GetProposal(self, request: ledger_pb2.GetProposalRequest,
                           context: Context) -> ledger_pb2.GetProposalResponse:
-        proposal_id = fields.document_id(request.proposal_id, "proposal_id")
+        proposal_id = check.document_id(request.proposal_id, "proposal_id")
         proposal = governance.load_proposal(self.ledger.store, proposal_id)
         if proposal is None:
             raise Answer(grpc.StatusCode.NOT_FOUND, f"no proposal {proposal_id}",
