@@ -36,6 +36,11 @@ def status(node: str, as_json: bool) -> None:
             ("documents", answer.documents), ("pending", answer.pending),
             ("version", answer.version or "-"),
         ])
+        if answer.diverged_height:
+            output.line()
+            output.line(f"ALERT: this node's block {answer.diverged_height} disagrees with the "
+                        "block a majority of validators certified; it serves nothing else "
+                        "until `tdx node repair`")
         if answer.peers:
             output.line()
             # Only a leader tracks how far each peer's log matches its own.
@@ -60,7 +65,7 @@ def status_json(answer: ledger_pb2.StatusResponse) -> dict[str, Any]:
         "term": answer.term, "leader": answer.leader, "height": answer.height,
         "last_block_hash": answer.last_block_hash.hex(), "commit_index": answer.commit_index,
         "documents": answer.documents, "pending": answer.pending, "version": answer.version,
-        "genesis_hash": answer.genesis_hash.hex(),
+        "genesis_hash": answer.genesis_hash.hex(), "diverged_height": answer.diverged_height,
         "peers": [{"member_id": p.member_id, "address": p.address, "connected": p.connected,
                    "match_index": p.match_index, "lag": p.lag} for p in answer.peers],
         "mesh_peers": [{"member_id": p.member_id, "address": p.address,

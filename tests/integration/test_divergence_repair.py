@@ -89,6 +89,8 @@ def test_a_diverged_validator_is_fenced_then_repaired_from_certified_peers(
             client.get_block(1)
     assert "tdx node repair" in str(refused.value)
     assert "disagrees with the block a majority" in Path(follower["log"]).read_text()
+    shown = CliRunner().invoke(cli, ["status", "--node", follower["api"]])
+    assert shown.exit_code == 0 and "ALERT: this node's block 2 disagrees" in shown.output
 
     # The network goes on without it meanwhile.
     _submit(net, leader["api"])
