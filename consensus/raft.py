@@ -47,6 +47,7 @@ from tdx.consensus.storage import (
     SnapshotTemporarilyUnavailableError,
     Storage,
 )
+from tdx.consensus.validate import MAX_TERM_STEP
 
 CAMPAIGN_TRANSFER = b"tdx.raft.campaign-transfer"
 """``VOTE.context`` of an election started by a leadership transfer: it overrides the lease."""
@@ -491,11 +492,15 @@ class Raft:
     def refusal(self, message: RaftMessage) -> str | None:
         """Why ``message`` from a peer must be refused given this node's state, or None.
 
-        Called before :meth:`step` touches any state. An honest peer never sends these: an
-        acknowledgement of entries this leader does not have.
+        Called before :meth:`step` touches any state. An honest peer never sends these: a
+        term implausibly far ahead of ours, an acknowledgement of entries this leader does
+        not have.
         """
         if message.term < self.term:
             return None  # stale: answered with our term, changes nothing
+        if message.term > self.term + MAX_TERM_STEP:
+            return (f"term {message.term} is more than {MAX_TERM_STEP} ahead of this node's "
+                    f"term {self.term}")
         kind = message.type
         # (An append that would rewrite committed entries needs no check here: one that
         # starts below the commit index is answered with it and changes nothing. A heartbeat

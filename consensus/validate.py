@@ -24,6 +24,10 @@ MAX_TERM = 1 << 62
 MAX_INDEX = 1 << 62
 """Log indexes (and commit indexes, hints) at or above this are refused."""
 
+MAX_TERM_STEP = 1 << 20
+"""How far ahead of this node's term a peer's term may be. With pre-vote, terms grow by one
+per real election, so a larger jump is a peer pushing every term toward :data:`MAX_TERM`."""
+
 MAX_NODE_ID = 256
 """The longest node id a message may name, in characters."""
 

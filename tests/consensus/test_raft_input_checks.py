@@ -189,3 +189,17 @@ def test_any_message_is_taken_or_refused_and_the_cluster_stays_safe(
         assert raft.term < MAX_TERM
         assert raft.log.committed <= raft.log.last_index()
     cluster.commit(b"after")
+
+
+def test_a_term_far_ahead_is_refused_so_terms_cannot_be_pushed_to_the_limit() -> None:
+    """Term exhaustion: a vote request at 2^62-1 while no leader holds a lease would make
+    every node adopt it, and the next election would need a term past the limit."""
+    cluster, leader, follower = _running()
+    cluster.isolate(leader)
+    cluster.run(cluster.election_tick * 3)
+    raft = cluster.nodes[follower].core().raft
+    _refused(cluster, follower, RaftMessage(type=MessageType.VOTE, to=follower, from_=leader,
+                                            term=MAX_TERM - 1, log_term=raft.log.last_term(),
+                                            index=raft.log.last_index()), "ahead")
+    cluster.heal()
+    cluster.commit(b"after")
