@@ -185,18 +185,19 @@ class AttackNet:
         for name in names:
             self.processes[name].stop()
 
-    def start(self, name: str, timeout: float = 20.0) -> None:
-        """Start node ``name`` again on its data directory and wait until it serves."""
-        node = self.nodes[name]
-        process = spawn_node(Path(node["data_dir"]), node["api"], Path(node["log"]))
-        self.processes[name] = process
-        wait_healthy(process, timeout)
+    def start(self, *names: str, timeout: float = 20.0) -> None:
+        """Start the named nodes again on their data directories (all at once) and wait
+        until each serves."""
+        for name in names:
+            node = self.nodes[name]
+            self.processes[name] = spawn_node(Path(node["data_dir"]), node["api"],
+                                              Path(node["log"]))
+        for name in names:
+            wait_healthy(self.processes[name], timeout)
 
     def heal(self) -> None:
         """Start again every node an earlier test stopped (a test starts from a whole net)."""
-        for name in self.nodes:
-            if not self.alive(name):
-                self.start(name)
+        self.start(*(name for name in self.nodes if not self.alive(name)))
 
     def close(self) -> None:
         """Stop every node this net started, then let the devnet forget them."""

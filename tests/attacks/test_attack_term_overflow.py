@@ -62,8 +62,7 @@ def test_after_the_attack_every_validator_restarts_and_a_leader_is_elected(
         net: AttackNet) -> None:
     net.assert_alive()
     net.stop(*net.validators)
-    for name in net.validators:
-        net.start(name)
+    net.start(*net.validators)
     net.leader()
     assert_terms_bounded(net)
     height = net.assert_serving()

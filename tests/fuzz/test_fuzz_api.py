@@ -30,7 +30,7 @@ FORBIDDEN = (grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL)
 MAX_AGE_MS, MAX_LEAD_MS = 24 * 3600 * 1000, 5 * 60 * 1000
 SEEDS = [("de-customs", "export_declaration"), ("acme-trading", "invoice"),
          ("atlantic", "shipment_events"), ("de-chamber", "origin_certificate")]
-FUZZ = settings(max_examples=1000, deadline=None, database=None, derandomize=False,
+FUZZ = settings(max_examples=1500, deadline=None, database=None,
                 phases=[Phase.explicit, Phase.generate],
                 suppress_health_check=list(HealthCheck))
 

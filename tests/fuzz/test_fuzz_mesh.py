@@ -28,7 +28,7 @@ from tdx.v1 import mesh_pb2
 
 OBSERVER = "watcher"
 ATTACKER = "acme-trading"
-FUZZ = settings(max_examples=800, deadline=None, database=None,
+FUZZ = settings(max_examples=1200, deadline=None, database=None,
                 phases=[Phase.explicit, Phase.generate],
                 suppress_health_check=list(HealthCheck))
 
@@ -114,7 +114,7 @@ def test_fuzz_mesh(mesh_net: MeshNetwork, member_mesh: Attacker) -> None:
 
     fuzz()
     print(sorted(seen.items()))
-    assert sum(seen[w] for w in ("gossip", "fetch", "serve")) == FUZZ.max_examples, seen
+    assert sum(seen[w] for w in ("gossip", "fetch", "serve")) >= FUZZ.max_examples, seen
     mesh_net.assert_alive()
     assert mesh_net.status(VALIDATOR).height == height, "the mesh fuzz changed the ledger"
     final = mesh_net.converged(mesh_net.commit())
