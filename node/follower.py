@@ -25,6 +25,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from google.protobuf.message import DecodeError
 from tdx.network import MeshError, peer_id_of
 from tdx.sdk import (
     AsyncClient,
@@ -157,20 +158,30 @@ class Follower:
         await self._forwarder.close()
 
     async def _run(self) -> None:
+        failures = 0
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), POLL_SECONDS * 5)
             self._wake.clear()
-            if self._mesh is not None and await self._follow_mesh():
-                continue
-            address = self._any_validator()
-            if address is None:
-                await asyncio.sleep(POLL_SECONDS)
-                continue
             try:
-                await self._follow(address)
-            except TdxError as exc:
-                log.debug("validator %s: %s", address, exc)
+                await self._catch_up()
+            except Exception:  # following must outlive any one failure; it is retried
+                failures += 1
+                if failures == 1 or failures % 100 == 0:
+                    log.exception("following failed (%d times so far); retrying", failures)
+                await asyncio.sleep(POLL_SECONDS)
+
+    async def _catch_up(self) -> None:
+        if self._mesh is not None and await self._follow_mesh():
+            return
+        address = self._any_validator()
+        if address is None:
+            await asyncio.sleep(POLL_SECONDS)
+            return
+        try:
+            await self._follow(address)
+        except TdxError as exc:
+            log.debug("validator %s: %s", address, exc)
 
     async def _follow_mesh(self) -> bool:
         """Catch up from mesh peers; return False when no peer could be asked."""
@@ -204,7 +215,7 @@ class Follower:
             try:
                 if not await self._take(ledger_pb2.Block.FromString(raw)):
                     return applied_any
-            except LedgerMismatch as exc:
+            except (LedgerMismatch, DecodeError) as exc:
                 log.error("peer %s served a block that does not verify; disconnecting it and "
                           "avoiding it for %.0fs: %s", peer_id_of(key), BAN_SECONDS, exc)
                 self._banned_keys[key] = time.monotonic() + BAN_SECONDS
@@ -227,7 +238,7 @@ class Follower:
             try:
                 if not await self._take(block):
                     return
-            except LedgerMismatch as exc:
+            except (LedgerMismatch, DecodeError) as exc:
                 log.error("refusing block from %s and avoiding it for %.0fs: %s", address,
                           BAN_SECONDS, exc)
                 self._banned[address] = time.monotonic() + BAN_SECONDS
@@ -236,8 +247,9 @@ class Follower:
     async def _take(self, block: ledger_pb2.Block) -> bool:
         """Apply a fetched block if a majority of validators signed it; False if not (yet).
 
-        Raises LedgerMismatch when re-executing it here does not give its hash: the caller
-        then avoids the peer that served it.
+        Raises LedgerMismatch when re-executing it here does not give its hash, and
+        DecodeError when its header does not decode: the caller then avoids the peer that
+        served it.
         """
         if not is_certified(block, self.ledger.validators):
             return False

@@ -8,6 +8,11 @@
 - Documents submitted at a non-validator node travel to the validators as one gossip
   message per batch (``documents``), and the leader orders them.
 - Every node serves its blocks by height range to members that ask.
+
+What members send is bounded here too: a gossiped alert is logged only once its envelope
+checks out (others are counted), documents go through the leader's admission like any
+submission, malformed gossip is counted, and a member whose mesh address does not parse
+is skipped with one warning. Refusals are logged as counts (``ratelimit.RefusalLog``).
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from tdx.sdk import Identity, document_id, ledger_pb2
 from tdx.v1 import documents_pb2, mesh_pb2
 
 from .ledger import AppliedBlock, Ledger
-from .ratelimit import RefusalLog
+from .ratelimit import KeyedBuckets, RefusalLog
+from .rules import Refusal, check_envelope
 from .store import Prefix, u64
 
 log = logging.getLogger("tdx.node.mesh")
@@ -33,6 +39,8 @@ OnAnnouncement = Callable[[int, bytes], None]
 OnDocuments = Callable[[list[documents_pb2.Envelope], bytes], Coroutine[Any, Any, None]]
 MAX_SERVE_BLOCKS = 256
 ANNOUNCE_SECONDS = 0.1
+ALERTS_PER_SECOND = 20.0
+ALERT_BURST = 100.0
 
 
 def p2p_address(host: str, port: int, public_key: bytes) -> str:
@@ -61,6 +69,7 @@ class MeshLink:
         self._next_announce = 0.0
         self._dialled: set[str] = set()
         self._gossip_refusals = RefusalLog(log, "gossip messages")
+        self._alert_budget = KeyedBuckets(ALERTS_PER_SECOND, ALERT_BURST, max_keys=1000)
         # Members are dialled once the mesh runs (``start``), one address at a time, so
         # that one member's address that does not parse costs a warning, not the start.
         self.mesh = Mesh(seed=identity.seed, network=ledger.network, listen=listen,
@@ -179,9 +188,7 @@ class MeshLink:
                 if self.on_announcement is not None:
                     self.on_announcement(announcement.height, sender)
             elif topic == "alerts":
-                envelope = documents_pb2.Envelope.FromString(data)
-                log.info("IP-rights alert gossiped by %s: document %s", peer_id_of(sender),
-                         document_id(envelope.body))
+                self._alert(documents_pb2.Envelope.FromString(data), sender)
             elif topic == "documents" and self.on_documents is not None:
                 batch = ledger_pb2.SubmitBatchRequest.FromString(data)
                 task: asyncio.Task[None] = asyncio.get_running_loop().create_task(
@@ -192,6 +199,32 @@ class MeshLink:
             self._gossip_refusals.refused(
                 f"{topic}.malformed", f"malformed {topic} gossip from {peer_id_of(sender)} "
                 "dropped", level=logging.WARNING)
+
+    def _alert(self, envelope: documents_pb2.Envelope, sender: bytes) -> None:
+        """Log an IP-rights alert a member gossiped, once it checks out; count the rest.
+
+        Each sender may have ALERTS_PER_SECOND alerts checked (bursts of ALERT_BURST); the
+        check verifies a signature on the event loop, so a flood is counted unchecked.
+        """
+        if self._alert_budget.take(sender, 1):
+            self._gossip_refusals.refused("alerts.rate_limited", "IP-rights alerts from "
+                                          f"{peer_id_of(sender)} over the rate; not checked")
+            return
+        try:
+            checked = check_envelope(envelope, self.ledger.network, self.ledger,
+                                     self.ledger.verified)
+        except Refusal as refusal:
+            self._gossip_refusals.refused(
+                f"alerts.{refusal.code}", f"IP-rights alert gossiped by {peer_id_of(sender)}: "
+                f"{refusal.message}", level=logging.WARNING)
+            return
+        if checked.kind != "ip_rights_alert":
+            self._gossip_refusals.refused("alerts.kind", f"a {checked.kind} gossiped as an "
+                                          f"IP-rights alert by {peer_id_of(sender)}",
+                                          level=logging.WARNING)
+            return
+        log.info("IP-rights alert gossiped by %s: document %s", peer_id_of(sender),
+                 document_id(envelope.body))
 
     async def _serve(self, start: int, end: int) -> list[bytes]:
         """Blocks ``[start, end)`` from our store, for a member's fetch (the mesh clipped
