@@ -285,5 +285,6 @@ class AttackNet:
              sequence: int | None = None) -> tuple[grpc.StatusCode, str]:
         """A well-formed batch of ``messages`` signed by validator ``signer`` to node
         ``to``; returns the answer (code, details)."""
+        self.assert_alive(to, after="an earlier message")
         body = batch_body(self.network, signer, to, messages, sequence=sequence)
         return send_raw(self.api(to), signed_batch(self.identity(signer), body))

@@ -73,12 +73,12 @@ def sender(net: AttackNet, seen: Counter[str]) -> tuple[Send, Callable[[], None]
     stubs = {name: peer_pb2_grpc.PeerServiceStub(c) for name, c in channels.items()}
 
     def send(to: str, batch: peer_pb2.PeerBatch) -> grpc.StatusCode:
+        code, details = grpc.StatusCode.OK, ""
         try:
             stubs[to].Send(peer_pb2.SendRequest(batch=batch), timeout=5)
-            code = grpc.StatusCode.OK
         except grpc.RpcError as exc:
-            code = exc.code()
-            assert code not in FORBIDDEN, f"{to} answered {code.name}: {exc.details()}"
+            code, details = exc.code(), exc.details() or ""
+        assert code not in FORBIDDEN, f"{to} answered {code.name}: {details}"
         seen[code.name] += 1
         net.assert_alive(to, after="a fuzzed peer batch")
         return code
