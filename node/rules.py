@@ -17,8 +17,6 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Protocol
 
-from tdx.network import peer_id_of
-from tdx.network._peers import parse_target, to_multiaddr
 from tdx.sdk import (
     CreatedWindow,
     DocumentError,
@@ -31,6 +29,7 @@ from tdx.sdk import (
     open_envelope,
 )
 from tdx.sdk._crypto import sha256
+from tdx.sdk._p2p import p2p_address_problem
 
 from .permissions import may_submit
 
@@ -175,33 +174,13 @@ def _check_document(envelope: documents_pb2.Envelope,
 
 
 def check_member_addresses(field: str, member: documents_pb2.MemberRecord) -> None:
-    """Parse a member record's libp2p address as the mesh does; raise SchemaError if it is
-    not one the mesh can dial, or its peer id is not the member's key.
+    """Check a member record's libp2p address; raise SchemaError if it is not one the mesh
+    can dial in its one spelling, or its peer id is not the member's key.
 
-    The SDK checks every other field of a record (``tdx.sdk`` ``check_member_record``) but
-    not this one, since it does not depend on libp2p. The address must be written the way
-    the multiaddr library writes it, so that a record has one spelling, and name a port.
+    The SDK's ``check_member_record`` checks the other fields; this one is checked by
+    ``tdx.sdk._p2p`` (pure code, so the state machine needs no network package).
     """
-    address = member.p2p_address
-    if not address:
-        return
-    at = f"{field}.p2p_address"
-    try:
-        target = parse_target(address)
-        parsed = to_multiaddr(address)
-        canonical, port = str(parsed), parsed.value_for_protocol("tcp")
-    except Exception as exc:  # the multiaddr and base58 libraries raise many types
-        reason = str(exc) if isinstance(exc, ValueError) else type(exc).__name__
-        raise SchemaError(at, "is not a libp2p address the mesh can dial (/ip4, ip6, dns4, "
-                              f"dns6 or dns/HOST/tcp/PORT/p2p/PEERID): {reason}") from None
-    if canonical != address:
-        raise SchemaError(at, f"must be written as {canonical}")
-    if port == "0":
-        raise SchemaError(at, "names port 0; give the port the member's mesh listens on")
-    if len(member.public_key) == 32 and target.public_key != bytes(member.public_key):
-        try:
-            expected = f"/p2p/{peer_id_of(bytes(member.public_key))}"
-        except ValueError:
-            expected = "the peer id of the member's key"
-        raise SchemaError(at, f"names peer {target.peer_id.to_base58()}, which is not the "
-                              f"member's key; it must end in {expected}")
+    if member.p2p_address:
+        problem = p2p_address_problem(member.p2p_address, bytes(member.public_key))
+        if problem is not None:
+            raise SchemaError(f"{field}.p2p_address", problem)
