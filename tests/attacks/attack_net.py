@@ -287,4 +287,7 @@ class AttackNet:
         ``to``; returns the answer (code, details)."""
         self.assert_alive(to, after="an earlier message")
         body = batch_body(self.network, signer, to, messages, sequence=sequence)
-        return send_raw(self.api(to), signed_batch(self.identity(signer), body))
+        code, details = send_raw(self.api(to), signed_batch(self.identity(signer), body))
+        if code == grpc.StatusCode.UNAVAILABLE:  # a node that is stopping: say why
+            details += f" [{to}'s log ends: {self.processes[to].log_tail(3)}]"
+        return code, details
