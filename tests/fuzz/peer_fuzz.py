@@ -144,7 +144,7 @@ def random_raft(live: Live) -> RaftStrategy:
                 index=draw(live.indexes), commit=draw(live.indexes),
                 reject=draw(st.booleans()), reject_hint=draw(live.indexes))
             setattr(message, "from", signer)
-            if message.type == raft_pb2.MESSAGE_TYPE_APPEND:
+            if message.type == raft_pb2.MESSAGE_TYPE_APPEND and message.index < 2**64 - 3:
                 for index in range(draw(st.integers(0, 2))):
                     message.entries.add(term=term, index=message.index + index + 1,
                                         type=raft_pb2.ENTRY_TYPE_NORMAL,
