@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tdx.node.devnet import devnet_down, devnet_up, wait_for_leader
+from tdx.node.ops.devnet import devnet_down, devnet_up, wait_for_leader
 from tdx.sdk import AsyncClient, Identity, TdxError, body_from_json, ledger_pb2, seal, template
 from tdx.v1 import documents_pb2
 

@@ -40,7 +40,7 @@ def compose(root: Path, network: str, host_port: int, uid: int | None, gid: int 
       tdx devnet compose --dir ./docker-net
       docker-compose -p tdx --env-file docker-net/compose.env -f docker/compose.yaml up -d
     """
-    from tdx.node.compose import compose_network
+    from tdx.node.ops.compose import compose_network
 
     manifest = compose_network(root, network=network, host_port=host_port, uid=uid, gid=gid)
     output = Output(as_json)

@@ -62,7 +62,7 @@ def up(root: Path, validators: int, observers: int, network: str, base_port: int
       tdx devnet up --dir ./devnet --validators 3 --observers 1
       tdx devnet up --dir ./net2 --base-port 7500
     """
-    from tdx.node.devnet import DEFAULT_BASE_PORT, devnet_up
+    from tdx.node.ops.devnet import DEFAULT_BASE_PORT, devnet_up
 
     output = Output(as_json)
     manifest = devnet_up(root, validators=validators, observers=observers, network=network,
@@ -84,7 +84,7 @@ def start(root: Path, timeout: float, as_json: bool) -> None:
     Example:
       tdx devnet start --dir ./devnet
     """
-    from tdx.node.devnet import devnet_start
+    from tdx.node.ops.devnet import devnet_start
 
     output = Output(as_json)
     manifest = devnet_start(root, timeout=timeout,
@@ -104,7 +104,7 @@ def status(root: Path, as_json: bool) -> None:
     Example:
       tdx devnet status --dir ./devnet --json
     """
-    from tdx.node.devnet import devnet_status
+    from tdx.node.ops.devnet import devnet_status
 
     rows = devnet_status(root)
     output = Output(as_json)
@@ -134,7 +134,7 @@ def stop(root: Path, as_json: bool) -> None:
     Example:
       tdx devnet stop --dir ./devnet
     """
-    from tdx.node.devnet import devnet_down
+    from tdx.node.ops.devnet import devnet_down
 
     stopped = devnet_down(root)
     output = Output(as_json)

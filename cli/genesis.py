@@ -63,11 +63,11 @@ def read_draft(path: Path) -> ledger_pb2.Genesis:
 
 
 def check_p2p_address(field: str, member: documents_pb2.MemberRecord) -> None:
-    """Parse a member's libp2p address as every node will (``tdx.node.rules``); raise
+    """Parse a member's libp2p address as every node will (``tdx.node.state.rules``); raise
     SchemaError naming ``field``.p2p_address when the mesh could not dial it."""
     if not member.p2p_address:
         return
-    from tdx.node.rules import check_member_addresses  # loads libp2p: only when needed
+    from tdx.node.state.rules import check_member_addresses  # loads libp2p: only when needed
 
     check_member_addresses(field, member)
 

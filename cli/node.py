@@ -120,7 +120,7 @@ def repair(data_dir: Path, join_from: str | None, as_json: bool) -> None:
       tdx node repair --data ./node-de --from 127.0.0.1:7401
       tdx node start --data ./node-de
     """
-    from tdx.node.repair import repair_node
+    from tdx.node.ops.repair import repair_node
 
     data = repair_node(data_dir, join_from or "")
     diverged = data["diverged"] or {}
@@ -135,7 +135,7 @@ def repair(data_dir: Path, join_from: str | None, as_json: bool) -> None:
 
 def _node_passphrase(data_dir: Path) -> str | None:
     """The passphrase of the node's key: env, else a prompt when the key is encrypted."""
-    from tdx.node.config import paths
+    from tdx.node.ops.config import paths
 
     from_env = os.environ.get(PASSPHRASE_ENV)
     if from_env:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from tdx.node.testing import local_network
+from tdx.node.ops.testing import local_network
 from tdx.sdk import Client, Identity, Rejected, documents_pb2, ledger_pb2, seal
 
 NETWORK = "tdx-examples"

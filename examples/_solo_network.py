@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from tdx.node.testing import local_network
+from tdx.node.ops.testing import local_network
 from tdx.sdk import Identity, ledger_pb2
 
 NETWORK = "tdx-example"

@@ -1,7 +1,7 @@
 """The tdx node: a LevelDB ledger, the state machine that fills it and the gRPC API."""
 
-from .config import init_node, load_config
-from .errors import NodeError
-from .server import Node, start_node
+from tdx.node.errors import NodeError
+from tdx.node.ops.config import init_node, load_config
+from tdx.node.server import Node, start_node
 
 __all__ = ["Node", "NodeError", "init_node", "load_config", "start_node"]

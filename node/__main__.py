@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .errors import NodeError
-from .server import start_node
+from tdx.node.errors import NodeError
+from tdx.node.server import start_node
 
 
 def main(argv: list[str]) -> int:

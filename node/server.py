@@ -22,13 +22,12 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from tdx.consensus import StateRole
 from tdx.network import MeshError
-from tdx.sdk import BLOCK_DOMAIN, Identity, IdentityError, ledger_pb2
-from tdx.v1 import documents_pb2, ledger_pb2_grpc, peer_pb2, peer_pb2_grpc
-
-from .admission import AdmissionLimits
-from .api import LedgerServicer
-from .cluster import COMPACT_EVERY, RaftDriver
-from .config import (
+from tdx.node.api.admission import AdmissionLimits
+from tdx.node.api.metrics import timed
+from tdx.node.api.sequencer import MAX_PENDING, Sequencer
+from tdx.node.api.service import LedgerServicer
+from tdx.node.errors import NodeError
+from tdx.node.ops.config import (
     check_store_genesis,
     env_int,
     load_config,
@@ -36,18 +35,19 @@ from .config import (
     paths,
     pinned_validators,
 )
-from .divergence import FenceInterceptor
-from .election import ElectionProofs
-from .errors import NodeError
-from .follower import Follower
-from .ledger import AppliedBlock, Ledger
-from .logs import configure_logging, json_logs
-from .mesh import MeshLink, listen_address
-from .metrics import timed
-from .peers import PeerServicer, PeerTransport
-from .raftstore import RaftStore
-from .sequencer import MAX_PENDING, Sequencer
-from .store import Store
+from tdx.node.ops.logs import configure_logging, json_logs
+from tdx.node.replication.divergence import FenceInterceptor
+from tdx.node.replication.driver import COMPACT_EVERY, RaftDriver
+from tdx.node.replication.election import ElectionProofs
+from tdx.node.replication.follower import Follower
+from tdx.node.replication.mesh import MeshLink, listen_address
+from tdx.node.replication.storage import RaftStore
+from tdx.node.replication.transport import PeerServicer, PeerTransport
+from tdx.node.state.ledger import AppliedBlock, Ledger
+from tdx.node.state.store import Store
+from tdx.node.state.workflows import EFFECTS
+from tdx.sdk import BLOCK_DOMAIN, Identity, IdentityError, ledger_pb2
+from tdx.v1 import documents_pb2, ledger_pb2_grpc, peer_pb2, peer_pb2_grpc
 
 log = logging.getLogger("tdx.node")
 
@@ -93,7 +93,7 @@ class Node:
         self.store = Store(paths(data_dir)["ledger"])
         try:
             check_store_genesis(self.store, genesis)
-            self.ledger = Ledger(self.store)
+            self.ledger = Ledger(self.store, EFFECTS)
         except Exception:
             self.store.close()
             raise

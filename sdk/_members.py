@@ -5,7 +5,7 @@ the member's node. Every node dials those addresses and every signature check tr
 key, so a record is checked field by field before it is admitted (``check_member_record``
 raises SchemaError naming the field). The libp2p address (``p2p_address``) is checked here
 only for its form; the node parses it as a multiaddr with the mesh's own parser and checks
-that its peer id is the member's key (``tdx.node.rules.check_member_addresses``), since the
+that its peer id is the member's key (``tdx.node.state.rules.check_member_addresses``), since the
 SDK does not depend on libp2p.
 
 The checks are deterministic (no clock, no DNS, no Unicode database lookups), because the

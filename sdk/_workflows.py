@@ -3,7 +3,7 @@ IP-rights records and alerts, shipment events, export and import declarations.
 
 Each returns an unsigned ``DocumentBody`` for ``network``; seal it with ``seal(identity,
 body)`` and submit it. The ledger's rules for each kind are documented in
-``tdx.node.workflows``; the builders only shape the documents (the schema is checked when
+``tdx.node.state.workflows``; the builders only shape the documents (the schema is checked when
 they are sealed and again by the node).
 """
 

@@ -1,7 +1,7 @@
 """A devnet seen from an attacker that holds the validators' keys: signed peer batches,
 raw Raft messages, and the checks that a network survived (alive, converged, one history).
 
-``AttackNet`` wraps ``tdx.node.devnet`` (3 validators and 1 observer on 127.0.0.1). It can
+``AttackNet`` wraps ``tdx.node.ops.devnet`` (3 validators and 1 observer on 127.0.0.1). It can
 stop and start nodes (a restarted node is a child of the test process and is stopped when
 the net closes), and sends ``PeerService.Send`` batches signed by any validator's key, with
 a fresh ``sent_ms`` and a sequence number above the real sender's (``now_ms * 1_000_000``
@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from tdx.node.devnet import devnet_down, devnet_up
-from tdx.node.process import NodeProcess, spawn_node, wait_healthy
+from tdx.node.ops.devnet import devnet_down, devnet_up
+from tdx.node.ops.process import NodeProcess, spawn_node, wait_healthy
 from tdx.sdk import (
     PEER_DOMAIN,
     ApiError,

@@ -1,7 +1,7 @@
 """A one-validator network whose nodes run the libp2p mesh, with observers, for attacks
 on the mesh and on member records; and an attacking member's own mesh.
 
-``mesh_network`` writes keys and a genesis with ``tdx.node.testing.write_network``, gives
+``mesh_network`` writes keys and a genesis with ``tdx.node.ops.testing.write_network``, gives
 the validator and each observer a ``p2p_address`` on a free 127.0.0.1 port (so their mesh
 starts and they dial each other), sets any other member addresses the test asks for (a
 malformed one, say), and starts the nodes; every node is stopped when the block ends.
@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tdx.network import Mesh, MeshLimits
-from tdx.node.config import init_node
-from tdx.node.mesh import p2p_address
-from tdx.node.process import NodeProcess, free_port, spawn_node, wait_healthy
-from tdx.node.testing import Members, write_network
+from tdx.node.ops.config import init_node
+from tdx.node.ops.process import NodeProcess, free_port, spawn_node, wait_healthy
+from tdx.node.ops.testing import Members, write_network
+from tdx.node.replication.mesh import p2p_address
 from tdx.sdk import (
     ApiError,
     Client,

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 from cli_testing import as_json, json_error, needs_node, run, spawn_cli, stop
-from tdx.node.devnet import MESH_OFFSET, devnet_down
-from tdx.node.process import pid_alive, port_free
+from tdx.node.ops.devnet import MESH_OFFSET, devnet_down
+from tdx.node.ops.process import pid_alive, port_free
 
 pytestmark = needs_node
 

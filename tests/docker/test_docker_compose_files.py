@@ -18,7 +18,8 @@ import pytest
 from click.testing import CliRunner
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from tdx.cli.main import cli
-from tdx.node.compose import (
+from tdx.node.errors import NodeError
+from tdx.node.ops.compose import (
     CONTAINER_PORT,
     IMAGE_UID,
     LISTEN_ADDRESS,
@@ -27,8 +28,7 @@ from tdx.node.compose import (
     compose_network,
     port_variable,
 )
-from tdx.node.errors import NodeError
-from tdx.node.process import free_port
+from tdx.node.ops.process import free_port
 from tdx.sdk import load_genesis
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "attacks"))
 
 from attack_net import AttackNet
 from meshnet import MEMBERS, NETWORK, VALIDATOR
-from tdx.node.testing import LocalNetwork, local_network
+from tdx.node.ops.testing import LocalNetwork, local_network
 
 
 @pytest.fixture(scope="module")

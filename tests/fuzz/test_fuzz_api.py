@@ -21,7 +21,7 @@ from google.protobuf.message import Message
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from meshnet import NETWORK
-from tdx.node.testing import LocalNetwork
+from tdx.node.ops.testing import LocalNetwork
 from tdx.sdk import Client, body_from_json, document_id, documents_pb2, ledger_pb2, seal, template
 
 SERVICE = ledger_pb2.DESCRIPTOR.services_by_name["LedgerService"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from node_factories import PROPOSED_MS, new_ledger, proposal
 from sdk_factories import CREATED_MS, NETWORK, identity, make_genesis, member_record
-from tdx.node.ledger import Ledger
+from tdx.node.state.ledger import Ledger
 from tdx.sdk import (
     Identity,
     build,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from gov_chain import ACCEPTED, DAY_MS, Chain, identity, new_identity, new_member
 from sdk_factories import body_of, make_genesis, member_record
-from tdx.node.store import Prefix
-from tdx.node.workflows import governance
+from tdx.node.state.store import Prefix
+from tdx.node.state.workflows import governance
 from tdx.sdk import document_id, documents_pb2, ledger_pb2
 from tdx.v1 import governance_state_pb2 as gov_pb
 

@@ -8,9 +8,9 @@ from pathlib import Path
 from gov_chain import ACCEPTED, Chain, identity, new_identity
 from node_factories import signer
 from sdk_factories import make_genesis
-from tdx.node.ledger import Ledger
-from tdx.node.store import Store
-from tdx.node.workflows import governance
+from tdx.node.state.ledger import Ledger
+from tdx.node.state.store import Store
+from tdx.node.state.workflows import EFFECTS, governance
 from tdx.sdk import (
     block_hash,
     document_id,
@@ -64,7 +64,7 @@ def test_history_survives_a_restart(tmp_path: Path) -> None:
     old, new = identity("atlantic"), new_identity("atlantic", 72)
     chain.one(chain.rotation(old, new))
     chain.close()
-    reopened = Ledger(Store(tmp_path / "ledger"))
+    reopened = Ledger(Store(tmp_path / "ledger"), EFFECTS)
     try:
         assert reopened.member_by_key(old.public_key) is None
         assert reopened.member_by_key(new.public_key) is not None

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from solonet import MEMBERS, VALIDATOR, SoloNetwork
-from tdx.node.testing import local_network
+from tdx.node.ops.testing import local_network
 from tdx.sdk import (
     Client,
     DocumentError,

@@ -11,9 +11,9 @@ import pytest
 from gov_chain import ACCEPTED, Chain, identity, new_identity, new_member
 from sdk_factories import CREATED_MS, NETWORK, body_of, make_genesis
 from tdx.network import peer_id_of
-from tdx.node.rules import Refusal, check_envelope
-from tdx.node.store import Prefix
-from tdx.node.workflows import governance
+from tdx.node.state.rules import Refusal, check_envelope
+from tdx.node.state.store import Prefix
+from tdx.node.state.workflows import governance
 from tdx.sdk import ENVELOPE_DOMAIN, document_id, documents_pb2, ledger_pb2, seal
 
 pb = documents_pb2

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from solonet import MEMBERS, NETWORK, VALIDATOR, SoloNetwork
-from tdx.node.testing import local_network
+from tdx.node.ops.testing import local_network
 
 
 @pytest.fixture

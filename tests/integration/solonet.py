@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tdx.node.testing import LocalNetwork, Members, write_network
+from tdx.node.ops.testing import LocalNetwork, Members, write_network
 from tdx.sdk import Identity, ledger_pb2
 
 NETWORK = "tdx-test"

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from tdx.node.devnet import devnet_down, devnet_up
+from tdx.node.ops.devnet import devnet_down, devnet_up
 from tdx.sdk import (
     AlreadyExists,
     Client,

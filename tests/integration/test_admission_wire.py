@@ -19,10 +19,10 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
 from solonet import MEMBERS, NETWORK, VALIDATOR
-from tdx.node.config import init_node
-from tdx.node.process import free_port, spawn_node, wait_healthy
-from tdx.node.store import Prefix, Store
-from tdx.node.testing import LocalNetwork, local_network, write_network
+from tdx.node.ops.config import init_node
+from tdx.node.ops.process import free_port, spawn_node, wait_healthy
+from tdx.node.ops.testing import LocalNetwork, local_network, write_network
+from tdx.node.state.store import Prefix, Store
 from tdx.sdk import ENVELOPE_DOMAIN, Client, body_from_json, documents_pb2, seal, template
 from tdx.v1 import ledger_pb2, ledger_pb2_grpc
 

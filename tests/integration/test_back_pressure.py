@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 from solonet import MEMBERS, NETWORK, VALIDATOR
-from tdx.node.testing import local_network
+from tdx.node.ops.testing import local_network
 from tdx.sdk import (
     AsyncClient,
     ResourceExhausted,

@@ -13,8 +13,8 @@ from typing import Any
 
 import grpc
 import pytest
-from tdx.node.devnet import devnet_down, devnet_up, wait_for_leader
-from tdx.node.process import spawn_node, wait_healthy
+from tdx.node.ops.devnet import devnet_down, devnet_up, wait_for_leader
+from tdx.node.ops.process import spawn_node, wait_healthy
 from tdx.sdk import (
     PEER_DOMAIN,
     ApiError,

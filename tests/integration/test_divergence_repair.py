@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from tdx.cli.main import cli
-from tdx.node.devnet import devnet_down, devnet_up, wait_for_leader
-from tdx.node.divergence import Divergence
-from tdx.node.process import NodeProcess, pid_alive, spawn_node, wait_healthy
-from tdx.node.store import Store
+from tdx.node.ops.devnet import devnet_down, devnet_up, wait_for_leader
+from tdx.node.ops.process import NodeProcess, pid_alive, spawn_node, wait_healthy
+from tdx.node.replication.divergence import Divergence
+from tdx.node.state.store import Store
 from tdx.sdk import ApiError, Client, Identity, body_from_json, seal, template
 
 

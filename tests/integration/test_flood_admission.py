@@ -22,9 +22,9 @@ from typing import Any
 
 import grpc
 from tdx.network import Mesh, MeshError
-from tdx.node.devnet import devnet_down, devnet_up
-from tdx.node.mesh import listen_address
-from tdx.node.process import pid_alive
+from tdx.node.ops.devnet import devnet_down, devnet_up
+from tdx.node.ops.process import pid_alive
+from tdx.node.replication.mesh import listen_address
 from tdx.sdk import (
     Client,
     Identity,

@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tdx.node.devnet import devnet_down, devnet_up
-from tdx.node.process import pid_alive, spawn_node, wait_healthy
+from tdx.node.ops.devnet import devnet_down, devnet_up
+from tdx.node.ops.process import pid_alive, spawn_node, wait_healthy
 from tdx.sdk import Client, Identity, body_from_json, load_genesis, seal, template, verify_proof
 
 

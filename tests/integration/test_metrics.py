@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from solonet import MEMBERS, NETWORK, VALIDATOR
-from tdx.node.process import free_port
-from tdx.node.testing import local_network
+from tdx.node.ops.process import free_port
+from tdx.node.ops.testing import local_network
 from tdx.sdk import Client, PermissionDenied, body_from_json, seal, template
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from solonet import make_solo_network
 from tdx.node import init_node
-from tdx.node.devnet import devnet_down, devnet_up
-from tdx.node.process import free_port
+from tdx.node.ops.devnet import devnet_down, devnet_up
+from tdx.node.ops.process import free_port
 
 
 def _start(data: Path) -> subprocess.CompletedProcess[str]:

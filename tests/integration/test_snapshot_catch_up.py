@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import pytest
-from tdx.node.devnet import devnet_down, devnet_up, wait_for_leader
-from tdx.node.process import pid_alive, spawn_node, wait_healthy
+from tdx.node.ops.devnet import devnet_down, devnet_up, wait_for_leader
+from tdx.node.ops.process import pid_alive, spawn_node, wait_healthy
 from tdx.sdk import Client, Identity, body_from_json, seal, template
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from tdx.node import init_node
-from tdx.node.config import pinned_validators
-from tdx.node.devnet import devnet_down, devnet_up
-from tdx.node.process import free_port, spawn_node, wait_healthy
+from tdx.node.ops.config import pinned_validators
+from tdx.node.ops.devnet import devnet_down, devnet_up
+from tdx.node.ops.process import free_port, spawn_node, wait_healthy
 from tdx.sdk import (
     Client,
     Identity,

@@ -13,8 +13,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "sdk"))
 
 from node_factories import new_ledger
 from sdk_factories import make_genesis
-from tdx.node.ledger import Ledger
-from tdx.node.store import Store
+from tdx.node.state.ledger import Ledger
+from tdx.node.state.store import Store
 from tdx.sdk import ledger_pb2
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from sdk_factories import CREATED_MS, NETWORK, identity, make_genesis, sealed
-from tdx.node.ledger import Ledger, Signer
 from tdx.node.server import block_signer
-from tdx.node.store import Store
+from tdx.node.state.ledger import Ledger, Signer
+from tdx.node.state.store import Store
+from tdx.node.state.workflows import EFFECTS
 from tdx.sdk import documents_pb2, ledger_pb2
 
 __all__ = ["NETWORK", "identity", "make_genesis", "new_ledger", "proposal", "sealed", "signer"]
@@ -23,7 +24,7 @@ def new_ledger(path: Path, genesis: ledger_pb2.Genesis | None = None) -> Ledger:
     """A Ledger over a new store at ``path`` initialized with ``genesis`` (the shared one)."""
     store = Store(path, create=True)
     Ledger.initialize(store, genesis or make_genesis())
-    return Ledger(store)
+    return Ledger(store, EFFECTS)
 
 
 def proposal(envelopes: list[documents_pb2.Envelope], proposed_ms: int = PROPOSED_MS,

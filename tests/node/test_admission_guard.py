@@ -10,7 +10,7 @@ from typing import Any
 import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
-from tdx.node.apierrors import (
+from tdx.node.api.errors import (
     Answer,
     BadRequest,
     Context,
@@ -90,7 +90,7 @@ def test_each_kind_of_failure_gets_its_status() -> None:
 
 def test_a_bug_is_internal_with_a_sentence_and_its_traceback_is_logged_once(
         caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.ERROR, logger="tdx.node.api"):
+    with caplog.at_level(logging.ERROR, logger="tdx.node.api.service"):
         code, message, _ = answer(KeyError("x"))
         answer(KeyError("y"), stream=True)
     assert code == grpc.StatusCode.INTERNAL

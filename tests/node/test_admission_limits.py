@@ -9,11 +9,11 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 from node_factories import proposal, sealed, signer
-from tdx.node.admission import Admission, AdmissionLimits
-from tdx.node.apierrors import Throttled
-from tdx.node.ledger import Ledger
-from tdx.node.rules import Refusal
-from tdx.node.sequencer import Outcome, Sequencer
+from tdx.node.api.admission import Admission, AdmissionLimits
+from tdx.node.api.errors import Throttled
+from tdx.node.api.sequencer import Outcome, Sequencer
+from tdx.node.state.ledger import Ledger
+from tdx.node.state.rules import Refusal
 from tdx.sdk import documents_pb2, ledger_pb2
 
 # Budgets that refill slowly (a token every 100 s), so that what a test spent stays spent.

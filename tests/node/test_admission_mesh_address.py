@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from node_factories import identity, make_genesis, new_ledger
-from tdx.node.mesh import MeshLink, p2p_address
+from tdx.node.replication.mesh import MeshLink, p2p_address
 
 BAD = "/ip4/not-an-address/tcp/x"
 
@@ -39,7 +39,7 @@ def test_a_member_with_an_unparsable_mesh_address_is_skipped_with_one_warning(
             await link.stop()
 
     try:
-        with caplog.at_level(logging.INFO, logger="tdx.node.mesh"):
+        with caplog.at_level(logging.INFO, logger="tdx.node.replication.mesh"):
             peers, addresses = asyncio.run(main())
     finally:
         ledger.store.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from tdx.node.admission import AdmissionLimits
+from tdx.node.api.admission import AdmissionLimits
 from tdx.node.errors import NodeError
 from tdx.node.ratelimit import KeyedBuckets, RefusalLog
 

@@ -12,10 +12,10 @@ import pytest
 from google.rpc import error_details_pb2, status_pb2
 from node_factories import proposal, sealed, signer
 from sdk_factories import body_of, identity, make_genesis
-from tdx.node.api import LedgerServicer
-from tdx.node.forward import FORWARDED_BY
-from tdx.node.ledger import Ledger
-from tdx.node.sequencer import Outcome, Sequencer
+from tdx.node.api.sequencer import Outcome, Sequencer
+from tdx.node.api.service import LedgerServicer
+from tdx.node.replication.forward import FORWARDED_BY
+from tdx.node.state.ledger import Ledger
 from tdx.sdk import (
     AlreadyExists,
     ApiError,

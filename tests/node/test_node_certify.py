@@ -6,9 +6,9 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 from node_factories import proposal, sealed, signer
-from tdx.node.certify import HORIZON, Certifier
-from tdx.node.divergence import Divergence
-from tdx.node.ledger import Ledger
+from tdx.node.replication.certify import HORIZON, Certifier
+from tdx.node.replication.divergence import Divergence
+from tdx.node.state.ledger import Ledger
 from tdx.sdk import block_hash, ledger_pb2
 
 

@@ -14,11 +14,12 @@ from typing import Any
 from node_factories import PROPOSED_MS, proposal, sealed, signer
 from sdk_factories import make_genesis
 from tdx.consensus import Entry, EntryType, HardState, StateRole, bootstrap_entries
-from tdx.node.cluster import RaftDriver
-from tdx.node.ledger import AppliedBlock, Ledger
-from tdx.node.raftstore import RaftStore
-from tdx.node.raftwire import entry_to_pb
-from tdx.node.store import Prefix, Store, u64
+from tdx.node.replication.driver import RaftDriver
+from tdx.node.replication.storage import RaftStore
+from tdx.node.replication.wire import entry_to_pb
+from tdx.node.state.ledger import AppliedBlock, Ledger
+from tdx.node.state.store import Prefix, Store, u64
+from tdx.node.state.workflows import EFFECTS
 from tdx.sdk import document_id, ledger_pb2
 
 
@@ -65,7 +66,7 @@ async def until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
 
 def with_driver(store: Store, body: Callable[[RaftDriver, list[AppliedBlock]], Awaitable[None]],
                 ) -> tuple[Ledger, StubTransport]:
-    ledger = Ledger(store)
+    ledger = Ledger(store, EFFECTS)
     transport = StubTransport()
     applied: list[AppliedBlock] = []
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 from sdk_factories import identity, make_genesis
-from tdx.node.config import (
+from tdx.node.errors import NodeError
+from tdx.node.ops.config import (
     CONFIG_FORMAT,
     check_store_genesis,
     init_node,
@@ -16,10 +17,10 @@ from tdx.node.config import (
     open_genesis,
     paths,
 )
-from tdx.node.errors import NodeError
-from tdx.node.ledger import Ledger
-from tdx.node.raftstore import RaftStore
-from tdx.node.store import Store
+from tdx.node.replication.storage import RaftStore
+from tdx.node.state.ledger import Ledger
+from tdx.node.state.store import Store
+from tdx.node.state.workflows import EFFECTS
 from tdx.sdk import Identity, genesis_hash, genesis_json, ledger_pb2
 
 
@@ -60,7 +61,7 @@ def test_init_creates_a_complete_directory(files: dict[str, Path]) -> None:
     store = Store(paths(data)["ledger"])
     try:
         check_store_genesis(store, genesis)
-        ledger = Ledger(store)
+        ledger = Ledger(store, EFFECTS)
         assert (ledger.height, ledger.network) == (0, "tdx-test")
         # A founding validator starts with the founding membership in its Raft log.
         raft = RaftStore(store)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from tdx.consensus import MessageType, RaftMessage
-from tdx.node.election import ElectionProofs
-from tdx.node.replay import ReplayWindow
+from tdx.node.replication.election import ElectionProofs
+from tdx.node.replication.replay import ReplayWindow
 from tdx.sdk import Identity
 from tdx.v1 import documents_pb2, peer_pb2
 

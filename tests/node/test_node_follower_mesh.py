@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from node_factories import new_ledger, proposal, sealed, signer
-from tdx.node.follower import Follower
-from tdx.node.ledger import AppliedBlock, Ledger
+from tdx.node.replication.follower import Follower
+from tdx.node.state.ledger import AppliedBlock, Ledger
 from tdx.sdk import block_hash, ledger_pb2
 
 

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from node_factories import PROPOSED_MS, new_ledger, proposal, signer
 from sdk_factories import body_of, identity, sealed
-from tdx.node.ledger import ApplyContext, Ledger, LedgerMismatch
-from tdx.node.rules import Refusal
-from tdx.node.store import Prefix, Store, position, u64
+from tdx.node.state.ledger import ApplyContext, Ledger, LedgerMismatch
+from tdx.node.state.rules import Refusal
+from tdx.node.state.store import Prefix, Store, position, u64
+from tdx.node.state.workflows import EFFECTS
 from tdx.sdk import (
     BLOCK_DOMAIN,
     Identity,
@@ -73,7 +74,7 @@ def test_ledger_over_an_empty_store_is_refused(tmp_path: Path) -> None:
     store = Store(tmp_path / "empty", create=True)
     try:
         with pytest.raises(ValueError, match="no genesis"):
-            Ledger(store)
+            Ledger(store, EFFECTS)
     finally:
         store.close()
 
@@ -304,7 +305,7 @@ def test_reopening_the_store_restores_the_ledger(tmp_path: Path) -> None:
     first.store.close()
     store = Store(tmp_path / "l")
     try:
-        again = Ledger(store)
+        again = Ledger(store, EFFECTS)
         assert (again.height, again.applied_index, again.documents, again.last_hash) == state
         assert again.last_hash == hashes[-1]
         assert again.record(doc) == record

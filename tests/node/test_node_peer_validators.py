@@ -11,10 +11,11 @@ from typing import Any
 from node_factories import signer
 from sdk_factories import make_genesis, member_record
 from tdx.consensus import HardState, bootstrap_entries
-from tdx.node.cluster import RaftDriver
-from tdx.node.ledger import Ledger
-from tdx.node.raftstore import RaftStore
-from tdx.node.store import Prefix, Store
+from tdx.node.replication.driver import RaftDriver
+from tdx.node.replication.storage import RaftStore
+from tdx.node.state.ledger import Ledger
+from tdx.node.state.store import Prefix, Store
+from tdx.node.state.workflows import EFFECTS
 
 
 class QuietTransport:
@@ -32,7 +33,7 @@ def test_a_removed_validator_is_admitted_until_raft_removes_it(tmp_path: Path) -
     voters = [m.id for m in genesis.members if m.validator]
     founding = bootstrap_entries(voters)
     RaftStore(store).save(founding, HardState(term=1, commit=len(founding)), None)
-    ledger = Ledger(store)
+    ledger = Ledger(store, EFFECTS)
 
     async def main() -> None:
         with ThreadPoolExecutor(max_workers=1) as executor:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from sdk_factories import MEMBERS, SUBMITTER
-from tdx.node.permissions import OPEN_KINDS, ROLE_KINDS, kinds_for, may_submit
+from tdx.node.state.permissions import OPEN_KINDS, ROLE_KINDS, kinds_for, may_submit
 from tdx.sdk import KIND_NAMES, ROLES
 
 

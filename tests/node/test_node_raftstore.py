@@ -12,8 +12,8 @@ from tdx.consensus import (
     UnavailableError,
     bootstrap_entries,
 )
-from tdx.node.raftstore import RaftStore
-from tdx.node.store import Prefix, Store, u64
+from tdx.node.replication.storage import RaftStore
+from tdx.node.state.store import Prefix, Store, u64
 
 
 def entries(first: int, last: int, term: int = 1) -> list[Entry]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from sdk_factories import NETWORK, body_of, identity, make_genesis, sealed
-from tdx.node.rules import MAX_BODY_BYTES, Refusal, check_envelope
+from tdx.node.state.rules import MAX_BODY_BYTES, Refusal, check_envelope
 from tdx.sdk import (
     ENVELOPE_DOMAIN,
     Identity,

@@ -11,9 +11,9 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 
 import pytest
-from tdx.node.ledger import AppliedBlock
-from tdx.node.rules import Refusal
-from tdx.node.sequencer import Outcome, Sequencer
+from tdx.node.api.sequencer import Outcome, Sequencer
+from tdx.node.state.ledger import AppliedBlock
+from tdx.node.state.rules import Refusal
 from tdx.sdk import document_id, documents_pb2, ledger_pb2
 
 

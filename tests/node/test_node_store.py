@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from tdx.node.errors import NodeError
-from tdx.node.store import Prefix, Store, from_u64, position, u64
+from tdx.node.state.store import Prefix, Store, from_u64, position, u64
 
 
 @pytest.fixture

@@ -1,11 +1,11 @@
-"""tdx.node.testing: the one-validator network that tests and examples share."""
+"""tdx.node.ops.testing: the one-validator network that tests and examples share."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from tdx.node.testing import local_network, write_network
+from tdx.node.ops.testing import local_network, write_network
 from tdx.sdk import Client, body_from_json, load_genesis, seal, template
 
 MEMBERS = {"de-customs": ("DE", ["customs"]), "acme": ("NL", ["trader"])}

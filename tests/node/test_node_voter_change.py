@@ -5,7 +5,7 @@ from __future__ import annotations
 from tdx.consensus import ConfChangeType, ConfState, HardState, PeerProgress, SoftState, Status
 from tdx.consensus.progress import ProgressState
 from tdx.consensus.raft import StateRole
-from tdx.node.voters import CAUGHT_UP_ENTRIES, voter_change
+from tdx.node.replication.voters import CAUGHT_UP_ENTRIES, voter_change
 
 
 def _status(voters: list[str], learners: list[str] = (), match: dict[str, int] | None = None,

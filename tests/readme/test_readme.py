@@ -40,8 +40,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from tdx.node.devnet import MESH_OFFSET, devnet_down
-from tdx.node.process import port_free
+from tdx.node.ops.devnet import MESH_OFFSET, devnet_down
+from tdx.node.ops.process import port_free
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 SKIP = re.compile(r"<!--\s*readme-test:\s*skip:\s*(?P<reason>.+?)\s*-->")

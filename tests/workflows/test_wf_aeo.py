@@ -3,8 +3,8 @@ operators flagged; each refusal."""
 
 from __future__ import annotations
 
-from tdx.node.workflows.aeo import aeo_key
-from tdx.node.workflows.certificates import declaration_key
+from tdx.node.state.workflows.aeo import aeo_key
+from tdx.node.state.workflows.certificates import declaration_key
 from tdx.sdk import aeo_decision, documents_pb2, state_pb2
 from workflow_factories import EXPORTER, IMPORTER, NETWORK, Chain, declaration_body
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tdx.node.workflows.certificates import certificate_key
+from tdx.node.state.workflows.certificates import certificate_key
 from tdx.sdk import (
     amend_certificate,
     draw_down,
@@ -88,7 +88,7 @@ def test_draw_down_by_quantity_until_used_up(chain: Chain) -> None:
     assert accepted and notices and notices[0].startswith("certificate.used_up:")
     assert state(chain, cert).status == S.CERTIFICATE_STATUS_USED_UP
     # Recorded per import declaration too.
-    from tdx.node.workflows.certificates import declaration_key
+    from tdx.node.state.workflows.certificates import declaration_key
     raw = chain.ledger.store.get(declaration_key(decl))
     assert raw is not None
     assert len(state_pb2.DeclarationState.FromString(raw).draw_down_ids) == 3

@@ -3,7 +3,7 @@ import side; who may declare for which country; each refusal."""
 
 from __future__ import annotations
 
-from tdx.node.workflows.certificates import declaration_key
+from tdx.node.state.workflows.certificates import declaration_key
 from tdx.sdk import state_pb2
 from workflow_factories import UCR, Chain, declaration_body
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tdx.node.ledger import ApplyContext
-from tdx.node.store import Prefix
-from tdx.node.workflows import ip_rights
-from tdx.node.workflows.certificates import declaration_key
+from tdx.node.state.ledger import ApplyContext
+from tdx.node.state.store import Prefix
+from tdx.node.state.workflows import ip_rights
+from tdx.node.state.workflows.certificates import declaration_key
 from tdx.sdk import ip_alert, ip_rights_record, party, state_pb2
 from workflow_factories import DAY, NETWORK, NOW, Chain, declaration_body
 
@@ -129,7 +129,7 @@ def test_matching_reads_only_the_declarations_index_lists(chain: Chain) -> None:
 
     batch.get = counting_get  # type: ignore[method-assign]
     body = declaration_body(hs_code="8413700000")
-    from tdx.node.rules import Checked
+    from tdx.node.state.rules import Checked
     context = ApplyContext(batch=batch, checked=Checked(body=body, kind="import_declaration",
                                                         member=chain.ledger.members[0]),
                            document_id="00" * 32, height=99, proposed_ms=NOW)

@@ -3,7 +3,7 @@ seals raise notices; each refusal."""
 
 from __future__ import annotations
 
-from tdx.node.workflows.shipments import MAX_EXCURSION_NOTICES, shipment_key
+from tdx.node.state.workflows.shipments import MAX_EXCURSION_NOTICES, shipment_key
 from tdx.sdk import (
     position_event,
     seal_event,

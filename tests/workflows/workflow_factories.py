@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tdx.node.ledger import Ledger
-from tdx.node.store import Store
+from tdx.node.state.ledger import Ledger
+from tdx.node.state.store import Store
+from tdx.node.state.workflows import EFFECTS
 from tdx.sdk import (
     Identity,
     declaration,
@@ -68,7 +69,7 @@ def new_ledger(path: Path) -> Ledger:
     """A Ledger over a new store at ``path`` with the workflow genesis."""
     store = Store(path, create=True)
     Ledger.initialize(store, make_genesis())
-    return Ledger(store)
+    return Ledger(store, EFFECTS)
 
 
 @dataclass

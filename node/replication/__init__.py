@@ -1,0 +1,12 @@
+"""Replication: how this node gets the blocks of the ledger, in order, and proves them.
+
+On validators: the Raft driver (``driver``) hosting tdx.consensus, its LevelDB log
+(``storage``, ``wire``), the signed peer transport (``transport``) with election proofs
+(``election``) and replay refusal (``replay``), forwarding to the leader (``forward``),
+block certification (``certify``), snapshots (``snapshots``), voter changes (``voters``) and
+divergence from the certified chain (``divergence``). On observers: following the validators
+over the libp2p mesh (``follower``), and every node's link to the mesh (``mesh``).
+
+Imports: tdx.consensus, tdx.network, tdx.sdk, tdx.v1, the ``state`` room, and
+tdx.node.errors / tdx.node.ratelimit. Never the ``api`` or ``ops`` rooms.
+"""

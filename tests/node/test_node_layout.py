@@ -1,0 +1,120 @@
+"""The shape of tdx.node: rooms with one job each, imports that point one way, no circles.
+
+Read with ``ast`` (nothing is imported): imports inside ``if TYPE_CHECKING:`` blocks are
+annotations only and are not counted.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = {"sdk": "tdx.sdk", "node": "tdx.node", "consensus": "tdx.consensus",
+            "cli": "tdx.cli", "network": "tdx.network"}
+ROOMS = ("state", "replication", "api", "ops")
+MAX_LINES = 400
+LONGER_ALLOWED = {"consensus/raft.py"}  # one state machine, as etcd's raft.go
+
+
+def _modules() -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for folder, package in PACKAGES.items():
+        for path in (ROOT / folder).rglob("*.py"):
+            rel = path.relative_to(ROOT / folder).with_suffix("")
+            parts = [p for p in rel.parts if p != "__init__"]
+            found[".".join([package, *parts])] = path
+    return found
+
+
+def _runtime_imports(path: Path, module: str) -> Iterator[str]:
+    tree = ast.parse(path.read_text())
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+
+    skipped = {id(inner) for node in ast.walk(tree)
+               if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+               for inner in ast.walk(node)}
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                parts = parts[: len(parts) - node.level + 1]
+                base = ".".join([*parts, base]) if base else ".".join(parts)
+            for alias in node.names:
+                yield f"{base}.{alias.name}|{base}"
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = _modules()
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        targets = set()
+        for target in _runtime_imports(path, name):
+            # "from pkg import name" depends on the module pkg.name if there is one, else on
+            # pkg itself.
+            first, _, fallback = target.partition("|")
+            found = first if first in modules else fallback or first
+            if found in modules and found != name:
+                targets.add(found)
+        graph[name] = targets
+    return graph
+
+
+def test_the_state_machine_imports_no_other_room_nor_the_network() -> None:
+    for name, targets in _graph().items():
+        if not name.startswith("tdx.node.state"):
+            continue
+        for target in targets:
+            assert not target.startswith(("tdx.network", "tdx.cli", "tdx.consensus")), (
+                f"{name} imports {target}")
+            if target.startswith("tdx.node."):
+                assert target.startswith("tdx.node.state") or target == "tdx.node.errors", (
+                    f"{name} imports {target}: the state machine imports no other room")
+
+
+def test_no_import_circle_anywhere_in_tdx() -> None:
+    graph = _graph()
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        path.append(node)
+        for target in sorted(graph[node]):
+            if state.get(target) == 1:
+                cycle = [*path[path.index(target):], target]
+                raise AssertionError("import circle: " + " -> ".join(cycle))
+            if target not in state:
+                visit(target)
+        path.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+
+
+def test_node_is_rooms_and_every_room_says_what_it_owns() -> None:
+    node = ROOT / "node"
+    loose = sorted(p.name for p in node.glob("*.py"))
+    assert loose == ["__init__.py", "__main__.py", "errors.py", "ratelimit.py", "server.py"]
+    for room in ROOMS:
+        init = node / room / "__init__.py"
+        doc = ast.get_docstring(ast.parse(init.read_text()))
+        assert doc and "imports" in doc.lower(), f"{init} must say what it owns and imports"
+
+
+def test_no_module_over_400_lines() -> None:
+    for folder in PACKAGES:
+        for path in (ROOT / folder).rglob("*.py"):
+            rel = str(path.relative_to(ROOT))
+            if "_pb2" in rel or rel in LONGER_ALLOWED:
+                continue
+            lines = len(path.read_text().splitlines())
+            assert lines <= MAX_LINES, f"{rel} has {lines} lines"
