@@ -67,3 +67,18 @@ def test_declaration_state_records_the_basics(chain: Chain) -> None:
     assert (got.kind, got.issuer, got.ucr, got.export_country_code,
             got.destination_country_code) == ("export_declaration", "de-customs", UCR, "DE",
                                               "NG")
+
+
+def test_a_reused_functional_reference_is_flagged_not_refused(chain: Chain) -> None:
+    """The same declaration submitted twice (same issuer, kind and functional reference) is
+    taken and flagged, naming the first; another issuer's or kind's reuse is not flagged."""
+    first = chain.ok("de-customs", declaration_body("export_declaration", reference="REF-7"))
+    again = chain.submit("de-customs", declaration_body("export_declaration", reference="REF-7"))
+    assert again.accepted
+    assert [n for n in again.notices if n.startswith("declaration.duplicate_reference")] == [
+        f"declaration.duplicate_reference: de-customs already declared functional reference "
+        f"'REF-7' in export declaration {first}; this may be the same declaration submitted "
+        "twice"]
+    other_kind = chain.submit("ng-customs", declaration_body(reference="REF-7"))
+    assert other_kind.accepted and not any(
+        n.startswith("declaration.duplicate_reference") for n in other_kind.notices)

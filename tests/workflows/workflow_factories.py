@@ -8,6 +8,7 @@ declares, aquaflow holds rights, atlantic reports shipment events.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -153,10 +154,16 @@ def declaration_body(kind: str = "import_declaration", *, ucr: str = UCR,
                      hs_code: str = "84137000", origin: str = "DE",
                      exporter: documents_pb2.Party = EXPORTER,
                      importer: documents_pb2.Party = IMPORTER,
-                     loading: str = "DEHAM") -> documents_pb2.DocumentBody:
-    """An export or import declaration of the pumps."""
+                     loading: str = "DEHAM",
+                     reference: str = "") -> documents_pb2.DocumentBody:
+    """An export or import declaration of the pumps. Its functional reference follows from
+    what it declares unless ``reference`` is given, so two different declarations never
+    share one (a reused reference is flagged as a duplicate)."""
+    what = repr((ucr, certificate_ids, linked_export_id, destination, consignor, hs_code,
+                 origin, exporter, importer, loading)).encode()
+    reference = reference or f"{kind[:2].upper()}-{hashlib.sha256(what).hexdigest()[:8]}"
     return declaration(
-        NETWORK, kind, ucr=ucr, reference=f"{kind[:2].upper()}-0001", declarant=exporter,
+        NETWORK, kind, ucr=ucr, reference=reference, declarant=exporter,
         exporter=exporter, importer=importer, export_country_code="DE",
         destination_country_code=destination, office_id="NGAPP001",
         goods=[goods_item(1, "Centrifugal pumps", hs_code, "40", "NAR",

@@ -17,6 +17,9 @@ Rules (each refusal's code in brackets):
   one, the latest export declaration of the same UCR and destination is linked
   automatically. Either way both sides record the link and a ``declaration.linked`` notice
   names it.
+- A declaration whose ``functional_reference_id`` its issuer already used for a declaration
+  of the same kind is taken, and flagged with a ``declaration.duplicate_reference`` notice
+  naming the first one (the same declaration submitted twice, or a reference reused).
 - Every export and import declaration is matched against the active IP-rights alerts
   (``ip_rights.AlertIndex``) and its parties' AEO status is checked (``aeo.flags``); the
   matches and flags are recorded on the declaration's state and raised as notices.
@@ -26,6 +29,7 @@ State::
     state/decl/<declaration id>            DeclarationState
     state/xport/<ucr>\\0<destination>       id of the latest export declaration of the UCR
                                            to that destination
+    state/dref/<issuer>\\0<kind>\\0<ref>     id of the first declaration with that reference
 """
 
 from __future__ import annotations
@@ -58,6 +62,27 @@ def _state_of(context: ApplyContext) -> state_pb2.DeclarationState:
         certificate_ids=trade.certificate_ids, height=context.height)
 
 
+def reference_key(issuer: str, kind: str, reference: str) -> bytes:
+    """Where the first declaration of ``issuer`` and ``kind`` with ``reference`` is named."""
+    return state_key("dref/", issuer, b"\x00", kind, b"\x00", reference)
+
+
+def _flag_reused_reference(context: ApplyContext) -> None:
+    body = context.checked.body
+    reference = body.trade.functional_reference_id
+    if not reference:
+        return
+    key = reference_key(body.issuer, context.checked.kind, reference)
+    first = context.batch.get(key)
+    if first is None:
+        context.batch.put(key, context.document_id.encode())
+        return
+    context.notices.append(
+        f"declaration.duplicate_reference: {body.issuer} already declared functional "
+        f"reference {reference!r} in {context.checked.kind.replace('_', ' ')} "
+        f"{first.decode()}; this may be the same declaration submitted twice")
+
+
 def _screen(context: ApplyContext, state: state_pb2.DeclarationState) -> None:
     """Match the declaration against the alert index and its parties' AEO status."""
     trade = context.checked.body.trade
@@ -82,6 +107,7 @@ def export_declared(context: ApplyContext) -> None:
     _customs_country(context, trade.export_country_code, "declaration.not_export_country",
                      "export declaration")
     state = _state_of(context)
+    _flag_reused_reference(context)
     _screen(context, state)
     save(context.batch, declaration_key(context.document_id), state)
     context.batch.put(export_key(state.ucr, state.destination_country_code),
@@ -106,6 +132,7 @@ def import_declared(context: ApplyContext) -> None:
             f"declaration.linked: import declaration {context.document_id} is linked to "
             f"export declaration {export.declaration_id} ({how}; exported from "
             f"{export.export_country_code} by {export.issuer})")
+    _flag_reused_reference(context)
     _screen(context, state)
     save(context.batch, declaration_key(context.document_id), state)
 
@@ -134,7 +161,6 @@ def _linked_export(context: ApplyContext,
                      f"{export.destination_country_code}, this import is into "
                      f"{state.destination_country_code}")
     return export
-
 
 
 EFFECTS: dict[str, Effect] = {}
