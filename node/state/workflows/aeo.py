@@ -130,7 +130,6 @@ def flag_notice(flag: state_pb2.AeoFlag) -> str:
             f"{STATUS_NAMES[flag.status]}")
 
 
-
 EFFECTS: dict[str, Effect] = {}
 """The effects of this module's kinds (merged in ``tdx.node.state.workflows``)."""
 

@@ -321,7 +321,6 @@ def check_listed(context: ApplyContext, certificate_id: str,
     return state
 
 
-
 EFFECTS: dict[str, Effect] = {}
 """The effects of this module's kinds (merged in ``tdx.node.state.workflows``)."""
 

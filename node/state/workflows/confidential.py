@@ -29,7 +29,6 @@ def admit_confidential(context: ApplyContext) -> None:
                           "key sealed for it")
 
 
-
 EFFECTS: dict[str, Effect] = {}
 """The effects of this module's kinds (merged in ``tdx.node.state.workflows``)."""
 

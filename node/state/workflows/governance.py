@@ -337,7 +337,6 @@ def rotate_key(context: ApplyContext) -> None:
     context.notices.append(notice)
 
 
-
 EFFECTS: dict[str, Effect] = {}
 """The effects of this module's kinds (merged in ``tdx.node.state.workflows``)."""
 

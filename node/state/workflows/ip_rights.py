@@ -215,7 +215,6 @@ def raise_alert(context: ApplyContext) -> None:
     save(context.batch, record_key(record.record_id), record)
 
 
-
 EFFECTS: dict[str, Effect] = {}
 """The effects of this module's kinds (merged in ``tdx.node.state.workflows``)."""
 

@@ -129,7 +129,6 @@ def _seal(context: ApplyContext, seals: dict[str, state_pb2.SealState],
         device_id=event.device_id, document_id=context.document_id)
 
 
-
 EFFECTS: dict[str, Effect] = {}
 """The effects of this module's kinds (merged in ``tdx.node.state.workflows``)."""
 
