@@ -31,9 +31,9 @@ from tdx.node.api.metrics import NodeMetrics
 from tdx.node.api.sequencer import Sequencer
 from tdx.node.replication.forward import FORWARDED_BY
 from tdx.node.state.ledger import AppliedBlock, Ledger
+from tdx.node.state.reads import Index
 from tdx.node.state.rules import Refusal
-from tdx.node.state.store import Prefix
-from tdx.node.state.workflows import governance, reads
+from tdx.node.state.workflows import reads
 from tdx.sdk import (
     block_hash,
     document_id,
@@ -166,31 +166,31 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
         for name in ("ucr", "kind", "issuer"):
             check.text(getattr(request, name), name, required=False)
         if request.ucr:
-            prefix = Prefix.BY_UCR + request.ucr.encode() + b"\x00"
+            index, value = Index.UCR, request.ucr
         elif request.kind:
-            prefix = Prefix.BY_KIND + request.kind.encode() + b"\x00"
+            index, value = Index.KIND, request.kind
         elif request.issuer:
-            prefix = Prefix.BY_ISSUER + request.issuer.encode() + b"\x00"
+            index, value = Index.ISSUER, request.issuer
         else:
             raise BadRequest("ucr", "give a ucr, a kind or an issuer")
-        start = None
+        after = None
         if request.page_token:
             try:
                 if len(request.page_token) > 2 * MAX_TEXT:
                     raise ValueError("too long")
-                start = prefix + bytes.fromhex(request.page_token)
+                after = bytes.fromhex(request.page_token)
             except ValueError:
                 raise BadRequest("page_token", "is not one this node gave") from None
         limit = request.limit or DEFAULT_QUERY
         records: list[ledger_pb2.DocumentRecord] = []
-        last_key = b""
+        last = b""
         more = False
-        for key, raw_id in self.ledger.store.scan(prefix, start=start):
+        for cursor, doc_id in self.ledger.documents_by(index, value, after=after):
             if len(records) >= limit:
                 more = True
                 break
-            last_key = key
-            record = self.ledger.record(raw_id.hex())
+            last = cursor
+            record = self.ledger.record(doc_id)
             if record is None:
                 continue
             if request.kind and record.kind != request.kind:
@@ -198,7 +198,7 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
             if request.issuer and _body(record).issuer != request.issuer:
                 continue
             records.append(record)
-        token = last_key[len(prefix):].hex() if more else ""
+        token = last.hex() if more else ""
         return ledger_pb2.QueryResponse(records=records, next_page_token=token)
 
     @guarded_stream
@@ -339,8 +339,7 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
                         context: Context) -> ledger_pb2.GetMemberResponse:
         member_id = check.text(request.member_id, "member_id")
         member = self.ledger.member(member_id)
-        retired = governance.retired_keys(self.ledger.store.scan(
-            governance.key_history_prefix(member_id)))
+        retired = reads.retired_keys(self.ledger, member_id)
         if member is None and not retired:
             raise Answer(grpc.StatusCode.NOT_FOUND, f"no member {shown(member_id)}",
                          reason="member.not_found")
@@ -356,15 +355,11 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
     async def GetProposal(self, request: ledger_pb2.GetProposalRequest,
                           context: Context) -> ledger_pb2.GetProposalResponse:
         proposal_id = check.document_id(request.proposal_id, "proposal_id")
-        proposal = governance.load_proposal(self.ledger.store, proposal_id)
-        if proposal is None:
+        answer = reads.proposal(self.ledger, proposal_id)
+        if answer is None:
             raise Answer(grpc.StatusCode.NOT_FOUND, f"no proposal {proposal_id}",
                          reason="proposal.not_found")
-        last = self.ledger.block(self.ledger.height)
-        now_ms = ledger_pb2.BlockHeader.FromString(last.header).proposed_ms if last else 0
-        proposal.status = governance.status_at(proposal, now_ms)  # type: ignore[assignment]
-        customs = len(governance.customs_ids({m.id: m for m in self.ledger.members}))
-        return ledger_pb2.GetProposalResponse(proposal=proposal, customs_members=customs)
+        return answer
 
 
 def _body(record: ledger_pb2.DocumentRecord) -> documents_pb2.DocumentBody:

@@ -28,7 +28,6 @@ from tdx.network import Mesh, MeshError, peer_id_of
 from tdx.node.ratelimit import KeyedBuckets, RefusalLog
 from tdx.node.state.ledger import AppliedBlock, Ledger
 from tdx.node.state.rules import Refusal, check_envelope
-from tdx.node.state.store import Prefix, u64
 from tdx.sdk import Identity, document_id, ledger_pb2
 from tdx.v1 import documents_pb2, mesh_pb2
 
@@ -232,7 +231,7 @@ class MeshLink:
         if start < 1 or start > self.ledger.height:
             return out
         for height in range(start, min(end, start + MAX_SERVE_BLOCKS)):
-            raw = self.ledger.store.get(Prefix.BLOCK + u64(height))
+            raw = self.ledger.block_bytes(height)
             if raw is None:
                 break
             out.append(raw)

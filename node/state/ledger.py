@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
 from tdx.node.state.effects import ApplyContext, Effect
+from tdx.node.state.reads import Index, LedgerReads
 from tdx.node.state.rules import Checked, Refusal, VerifiedEnvelopes, check_envelope
-from tdx.node.state.store import Prefix, Store, WriteBatch, from_u64, position, u64
+from tdx.node.state.store import Prefix, Store, WriteBatch, u64
 from tdx.sdk import (
     BLOCK_DOMAIN,
     CreatedWindow,
@@ -49,18 +50,18 @@ class AppliedBlock:
     """The kind of each envelope of the block, in order ("" where it was refused)."""
 
 
-class Ledger:
+class Ledger(LedgerReads):
     """The application state machine over a Store.
 
-    Membership is cached in memory and changes only through ``apply``; reads of documents
-    and blocks go to the store.
+    Membership is cached in memory and changes only through ``apply``; reads of documents,
+    indexes, blocks and workflow state go to the store (``reads.LedgerReads``).
     """
 
     def __init__(self, store: Store, effects: Mapping[str, Effect]) -> None:
         raw = store.get(Prefix.GENESIS)
         if raw is None:
             raise ValueError("store has no genesis; call Ledger.initialize first")
-        self.store = store
+        super().__init__(store)
         self.genesis = ledger_pb2.Genesis.FromString(raw)
         self.network = self.genesis.network
         # How far a document's created_ms may lie from its block's proposed_ms (genesis).
@@ -125,21 +126,7 @@ class Ledger:
         """Current validators, in id order."""
         return [m for m in self.members if m.validator]
 
-    # -- reads ---------------------------------------------------------------------------
-
-    def record(self, doc_id: str) -> ledger_pb2.DocumentRecord | None:
-        """The stored record of a document, or None."""
-        try:
-            key = Prefix.DOC + bytes.fromhex(doc_id)
-        except ValueError:
-            return None
-        raw = self.store.get(key)
-        return None if raw is None else ledger_pb2.DocumentRecord.FromString(raw)
-
-    def block(self, height: int) -> ledger_pb2.Block | None:
-        """The stored block at ``height``, or None."""
-        raw = self.store.get(Prefix.BLOCK + u64(height))
-        return None if raw is None else ledger_pb2.Block.FromString(raw)
+    # -- reads (documents, indexes, blocks: see LedgerReads) ----------------------------
 
     def _hash_at(self, height: int) -> bytes:
         if height == 0:
@@ -344,16 +331,10 @@ class Ledger:
     def _index(batch: WriteBatch, doc_id: str, kind: str, checked: Checked, height: int,
                pos: int) -> None:
         raw_id = bytes.fromhex(doc_id)
-        suffix = b"\x00" + position(height, pos)
         if checked.body.ucr:
-            batch.put(Prefix.BY_UCR + checked.body.ucr.encode() + suffix, raw_id)
-        batch.put(Prefix.BY_KIND + kind.encode() + suffix, raw_id)
-        batch.put(Prefix.BY_ISSUER + checked.body.issuer.encode() + suffix, raw_id)
-
-    def height_of(self, digest: bytes) -> int | None:
-        """The height of the block with hash ``digest``, or None."""
-        raw = self.store.get(Prefix.BLOCK_HASH + digest)
-        return None if raw is None else from_u64(raw)
+            Index.UCR.put(batch, checked.body.ucr, height, pos, raw_id)
+        Index.KIND.put(batch, kind, height, pos, raw_id)
+        Index.ISSUER.put(batch, checked.body.issuer, height, pos, raw_id)
 
 
 EFFECT_BUGS = (ValueError, KeyError, TypeError, AttributeError, IndexError, ArithmeticError,

@@ -118,3 +118,26 @@ def test_no_module_over_400_lines() -> None:
                 continue
             lines = len(path.read_text().splitlines())
             assert lines <= MAX_LINES, f"{rel} has {lines} lines"
+
+
+STORE_KEY_USERS = {"node/replication/storage.py", "node/ops/repair.py", "node/ops/config.py"}
+"""Outside ``state/``, only the Raft log's storage and tooling that opens a store on purpose
+may use the key layout."""
+
+
+def test_storage_keys_stay_behind_the_ledger() -> None:
+    """Outside the state room nothing names a store key prefix or reads a ledger's store:
+    the other rooms read through ``state.reads.LedgerReads``."""
+    for path in (ROOT / "node").rglob("*.py"):
+        rel = str(path.relative_to(ROOT))
+        if rel.startswith("node/state/") or rel in STORE_KEY_USERS:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Name):
+                assert node.id != "Prefix", f"{rel}:{node.lineno} uses the store's Prefix"
+            elif isinstance(node, ast.alias):
+                assert node.name != "Prefix", f"{rel} imports the store's Prefix"
+            elif isinstance(node, ast.Attribute) and node.attr == "store":
+                owner = ast.unparse(node.value)
+                assert "ledger" not in owner.lower(), (
+                    f"{rel}:{node.lineno} reads {owner}.store: use the ledger's reads")

@@ -1,13 +1,16 @@
-"""Reads of the workflows' state for the client API: certificates, AEO status, consignments.
+"""Reads of the workflows' state for the client API: certificates, AEO status, consignments,
+members' retired keys and governance proposals.
 
-These read the committed store (not a block's batch) and never write. Each returns None
-when there is nothing to show, and the servicer answers NOT_FOUND.
+These read committed state through the ledger's read side (``LedgerReads.state`` and
+``documents_by``; never a block's batch, never a store key of their own) and never write.
+Each returns None when there is nothing to show, and the servicer answers NOT_FOUND.
 """
 
 from __future__ import annotations
 
 from tdx.node.state.ledger import Ledger
-from tdx.node.state.store import Prefix
+from tdx.node.state.reads import Index
+from tdx.node.state.workflows import governance
 from tdx.node.state.workflows.aeo import aeo_key
 from tdx.node.state.workflows.certificates import (
     CERTIFICATE_KINDS,
@@ -16,14 +19,14 @@ from tdx.node.state.workflows.certificates import (
     expired,
 )
 from tdx.node.state.workflows.shipments import shipment_key
-from tdx.v1 import ledger_pb2, state_pb2
+from tdx.v1 import governance_state_pb2, ledger_pb2, state_pb2
 
 # A consignment's story reads at most this many of its documents.
 MAX_CONSIGNMENT_DOCUMENTS = 1000
 
 
 def _certificate(ledger: Ledger, certificate_id: str) -> state_pb2.CertificateState | None:
-    raw = ledger.store.get(certificate_key(certificate_id))
+    raw = ledger.state.get(certificate_key(certificate_id))
     return None if raw is None else state_pb2.CertificateState.FromString(raw)
 
 
@@ -54,7 +57,7 @@ def certificate(ledger: Ledger, certificate_id: str) -> ledger_pb2.GetCertificat
 
 def aeo_status(ledger: Ledger, operator_id: str) -> ledger_pb2.GetAeoStatusResponse | None:
     """An operator's AEO status and history."""
-    raw = ledger.store.get(aeo_key(operator_id))
+    raw = ledger.state.get(aeo_key(operator_id))
     if raw is None:
         return None
     return ledger_pb2.GetAeoStatusResponse(status=state_pb2.AeoState.FromString(raw))
@@ -64,23 +67,37 @@ def consignment(ledger: Ledger, ucr: str) -> ledger_pb2.GetConsignmentResponse |
     """The shipment state, declarations and certificates of one UCR, oldest first."""
     answer = ledger_pb2.GetConsignmentResponse(ucr=ucr)
     found = False
-    raw = ledger.store.get(shipment_key(ucr))
+    raw = ledger.state.get(shipment_key(ucr))
     if raw is not None:
         answer.shipment.CopyFrom(state_pb2.ShipmentState.FromString(raw))
         found = True
-    prefix = Prefix.BY_UCR + ucr.encode() + b"\x00"
-    for count, (_, raw_id) in enumerate(ledger.store.scan(prefix)):
+    for count, (_, doc_id) in enumerate(ledger.documents_by(Index.UCR, ucr)):
         if count >= MAX_CONSIGNMENT_DOCUMENTS:
             break
         found = True
-        doc_id = raw_id.hex()
-        declaration = ledger.store.get(declaration_key(doc_id))
+        declaration = ledger.state.get(declaration_key(doc_id))
         if declaration is not None:
             answer.declarations.append(state_pb2.DeclarationState.FromString(declaration))
             continue
-        cert = ledger.store.get(certificate_key(doc_id))
+        cert = ledger.state.get(certificate_key(doc_id))
         if cert is not None:
             state = state_pb2.CertificateState.FromString(cert)
             if state.kind in CERTIFICATE_KINDS:
                 answer.certificates.append(state)
     return answer if found else None
+
+
+def retired_keys(ledger: Ledger, member_id: str) -> list[governance_state_pb2.RetiredKey]:
+    """The keys ``member_id`` held before, oldest first."""
+    return governance.retired_keys(ledger.state.scan(governance.key_history_prefix(member_id)))
+
+
+def proposal(ledger: Ledger, proposal_id: str) -> ledger_pb2.GetProposalResponse | None:
+    """A governance proposal, its status as of the last block, and how many customs members
+    decide it now."""
+    state = governance.load_proposal(ledger.state, proposal_id)
+    if state is None:
+        return None
+    state.status = governance.status_at(state, last_block_ms(ledger))  # type: ignore[assignment]
+    customs = len(governance.customs_ids({m.id: m for m in ledger.members}))
+    return ledger_pb2.GetProposalResponse(proposal=state, customs_members=customs)
