@@ -15,8 +15,10 @@ The SDK depends only on the wire contract (``tdx.v1``), grpcio and PyNaCl.
 from tdx.v1 import documents_pb2, ledger_pb2, state_pb2
 
 from ._blocks import (
+    Certification,
     VerifiedDocument,
     block_hash,
+    certification,
     count_valid_signatures,
     envelope_leaf,
     is_certified,
@@ -120,6 +122,7 @@ __all__ = [
     "AlreadyExists",
     "ApiError",
     "AsyncClient",
+    "Certification",
     "Client",
     "CreatedWindow",
     "DeadlineExceeded",
@@ -147,6 +150,7 @@ __all__ = [
     "body_from_json",
     "body_to_json",
     "build",
+    "certification",
     "check_body",
     "check_canonical",
     "check_genesis",

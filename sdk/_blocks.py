@@ -45,29 +45,69 @@ def quorum(validator_count: int) -> int:
     return validator_count // 2 + 1
 
 
+@dataclass(frozen=True)
+class Certification:
+    """Which validators signed a block's hash, of how many: certified at a strict majority.
+
+    ``signatures`` are the valid ones only, at most one per validator, in the order given.
+    """
+
+    signatures: tuple[ledger_pb2.BlockSignature, ...]
+    validators: int
+
+    @property
+    def signed(self) -> int:
+        """How many validators signed."""
+        return len(self.signatures)
+
+    @property
+    def needed(self) -> int:
+        """How many signatures certify the block (``quorum``)."""
+        return quorum(self.validators)
+
+    @property
+    def certified(self) -> bool:
+        """Whether a strict majority of the validators signed."""
+        return self.signed >= self.needed
+
+
+def certification(
+    block_hash_bytes: bytes,
+    signatures: Sequence[ledger_pb2.BlockSignature],
+    validators: Sequence[documents_pb2.MemberRecord],
+) -> Certification:
+    """Check signatures of a block hash against ``validators``: the one certification check.
+
+    A signature counts when its validator is one of ``validators``, it carries that
+    validator's key, it verifies over the hash (``BLOCK_DOMAIN``) and no earlier signature
+    of the same validator counted.
+    """
+    keys = {v.id: bytes(v.public_key) for v in validators}
+    valid: list[ledger_pb2.BlockSignature] = []
+    seen: set[str] = set()
+    for sig in signatures:
+        key = keys.get(sig.validator)
+        if key is None or sig.validator in seen or key != bytes(sig.public_key):
+            continue
+        if verify(key, BLOCK_DOMAIN, block_hash_bytes, bytes(sig.signature)):
+            seen.add(sig.validator)
+            valid.append(sig)
+    return Certification(tuple(valid), len(validators))
+
+
 def count_valid_signatures(
     block_hash_bytes: bytes,
     signatures: Sequence[ledger_pb2.BlockSignature],
     validators: Sequence[documents_pb2.MemberRecord],
 ) -> int:
     """Count distinct validators (by member id and key) whose signature on the block verifies."""
-    keys = {v.id: v.public_key for v in validators}
-    seen: set[str] = set()
-    for sig in signatures:
-        key = keys.get(sig.validator)
-        if key is None or sig.validator in seen or key != sig.public_key:
-            continue
-        if verify(key, BLOCK_DOMAIN, block_hash_bytes, sig.signature):
-            seen.add(sig.validator)
-    return len(seen)
+    return certification(block_hash_bytes, signatures, validators).signed
 
 
 def is_certified(block: ledger_pb2.Block,
                  validators: Sequence[documents_pb2.MemberRecord]) -> bool:
     """Whether a strict majority of ``validators`` signed the block's hash."""
-    digest = block_hash(block.header)
-    return count_valid_signatures(digest, list(block.signatures), validators) >= quorum(
-        len(validators))
+    return certification(block_hash(block.header), block.signatures, validators).certified
 
 
 @dataclass(frozen=True)
@@ -117,10 +157,10 @@ def verify_proof(proof: ledger_pb2.DocumentProof, genesis: ledger_pb2.Genesis) -
         raise ProofError("result is not the block's result for this envelope")
     validators = validators_of(genesis.members)
     digest = block_hash(proof.header)
-    good = count_valid_signatures(digest, proof.signatures, validators)
-    if good < quorum(len(validators)):
-        raise ProofError(f"block is not certified: {good} of {len(validators)} validators "
-                         f"signed, {quorum(len(validators))} needed")
+    signed = certification(digest, proof.signatures, validators)
+    if not signed.certified:
+        raise ProofError(f"block is not certified: {signed.signed} of {len(validators)} "
+                         f"validators signed, {signed.needed} needed")
     return VerifiedDocument(
         document_id=doc_id,
         kind=kind_of(body),
@@ -129,6 +169,6 @@ def verify_proof(proof: ledger_pb2.DocumentProof, genesis: ledger_pb2.Genesis) -
         block_hash=digest.hex(),
         accepted=proof.result.status == ledger_pb2.RESULT_STATUS_ACCEPTED,
         reason=proof.result.reason,
-        signatures=good,
+        signatures=signed.signed,
         validators=len(validators),
     )

@@ -36,12 +36,12 @@ from tdx.node.state.rules import Refusal
 from tdx.node.state.workflows import reads
 from tdx.sdk import (
     block_hash,
+    certification,
     document_id,
     envelope_leaf,
     genesis_hash,
     inclusion_path,
     ledger_pb2,
-    quorum,
     result_leaf,
 )
 from tdx.v1 import documents_pb2, ledger_pb2_grpc
@@ -243,11 +243,11 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
             raise Answer(grpc.StatusCode.INTERNAL,
                          f"block {record.receipt.height} is missing from this node's store")
         validators = self.ledger.validators
-        signed = {s.validator for s in block.signatures} & {v.id for v in validators}
-        if len(signed) < quorum(len(validators)):
+        signed = certification(block_hash(block.header), block.signatures, validators)
+        if not signed.certified:
             raise Answer(grpc.StatusCode.UNAVAILABLE,
-                         f"block {record.receipt.height} is not certified yet ({len(signed)} of "
-                         f"{quorum(len(validators))} signatures); retry shortly",
+                         f"block {record.receipt.height} is not certified yet ({signed.signed} "
+                         f"of {signed.needed} signatures); retry shortly",
                          reason="block.not_certified", retry_ms=500)
         pos = record.receipt.position
         leaves = [envelope_leaf(e) for e in block.envelopes]

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from tdx.node.replication.divergence import Divergence
 from tdx.node.state.ledger import AppliedBlock, Ledger
-from tdx.sdk import block_hash, ledger_pb2, quorum
+from tdx.sdk import Certification, block_hash, ledger_pb2
 
 PENDING_HEIGHTS = 10_000
 HORIZON = 1_000
@@ -65,7 +65,9 @@ class Certifier:
 
     def applied(self, block: AppliedBlock) -> None:
         """Note a block this node just stored, if it lacks a majority of signatures."""
-        if len(block.block.signatures) < quorum(len(self._ledger.validators)):
+        # The block holds this node's own signature, just made: nothing to verify again.
+        signed = Certification(tuple(block.block.signatures), len(self._ledger.validators))
+        if not signed.certified:
             self._uncertified[block.height] = time.monotonic()
 
     async def merge_pending(self) -> None:
@@ -78,9 +80,8 @@ class Certifier:
                                                              ready)
 
     def _merge(self, by_height: dict[int, list[ledger_pb2.BlockSignature]]) -> None:
-        needed = quorum(len(self._ledger.validators))
         for height, signatures in by_height.items():
-            if self._ledger.add_signatures(height, signatures) >= needed:
+            if self._ledger.add_signatures(height, signatures).certified:
                 self._uncertified.pop(height, None)
 
     async def repair_forever(self) -> None:

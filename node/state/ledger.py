@@ -19,16 +19,16 @@ from tdx.node.state.reads import Index, LedgerReads
 from tdx.node.state.rules import Checked, Refusal, VerifiedEnvelopes, check_envelope
 from tdx.node.state.store import Prefix, Store, WriteBatch, u64
 from tdx.sdk import (
-    BLOCK_DOMAIN,
+    Certification,
     CreatedWindow,
     block_hash,
+    certification,
     document_id,
     envelope_leaf,
     genesis_hash,
     ledger_pb2,
     merkle_root,
     result_leaf,
-    verify_signature,
 )
 from tdx.v1 import documents_pb2
 
@@ -255,32 +255,26 @@ class Ledger(LedgerReads):
         return applied
 
     def add_signatures(self, height: int,
-                       signatures: list[ledger_pb2.BlockSignature]) -> int:
-        """Keep the valid validator signatures of block ``height``; return how many it has.
+                       signatures: list[ledger_pb2.BlockSignature]) -> Certification:
+        """Keep the valid validator signatures of block ``height``; return how it stands.
 
-        A signature counts when its validator is current, the key is that validator's and
-        it verifies over this node's hash of the block. Not fsync'd: signatures can be
-        collected again.
+        A new signature is kept when it passes ``certification`` against the current
+        validators (their key, verifying over this node's hash of the block); signatures
+        the block holds already were checked when they were stored and count as they are.
+        Not fsync'd: signatures can be collected again.
         """
+        validators = self.validators
         block = self.block(height)
         if block is None:
-            return 0
-        digest = block_hash(block.header)
+            return Certification((), len(validators))
         have = {s.validator for s in block.signatures}
-        keys = {v.id: bytes(v.public_key) for v in self.validators}
-        added = False
-        for sig in signatures:
-            key = keys.get(sig.validator)
-            if sig.validator in have or key is None or key != bytes(sig.public_key):
-                continue
-            if verify_signature(key, BLOCK_DOMAIN, digest, bytes(sig.signature)):
-                block.signatures.append(sig)
-                have.add(sig.validator)
-                added = True
+        fresh = [s for s in signatures if s.validator not in have]
+        added = certification(block_hash(block.header), fresh, validators).signatures
         if added:
+            block.signatures.extend(added)
             self.store.write({Prefix.BLOCK + u64(height): block.SerializeToString()},
                              sync=False)
-        return len(have)
+        return Certification(tuple(block.signatures), len(validators))
 
     def mark_applied(self, raft_index: int) -> None:
         """Record that an entry with no block (a no-op or a conf change) was applied.

@@ -1,15 +1,16 @@
-"""Certifier: signatures kept within bounds, merged once the block is here."""
+"""Certification: one check of a block's signatures (``tdx.sdk.certification``), and the
+Certifier that keeps signatures within bounds and merges them once the block is here."""
 
 from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
-from node_factories import proposal, sealed, signer
+from node_factories import identity, proposal, sealed, signer
 from tdx.node.replication.certify import HORIZON, Certifier
 from tdx.node.replication.divergence import Divergence
 from tdx.node.state.ledger import Ledger
-from tdx.sdk import block_hash, ledger_pb2
+from tdx.sdk import BLOCK_DOMAIN, block_hash, certification, is_certified, ledger_pb2
 
 
 async def _no_fetch(height: int) -> ledger_pb2.Block | None:
@@ -72,3 +73,29 @@ def test_a_certified_block_with_another_hash_marks_the_ledger_diverged(
     # An earlier height found later moves the record back; a later one does not.
     divergence.found(5, b"a", b"b")
     assert Divergence(ledger.store).height == 1
+
+
+def test_one_check_decides_certification_for_the_ledger_the_api_and_peers(
+        ledger: Ledger) -> None:
+    """A signature counts once per validator, with that validator's key, over this hash:
+    what the ledger keeps, what GetProof and a fetched block are judged by."""
+    applied = ledger.apply(proposal([sealed("invoice", 1)]), 2, 1, sign=signer())
+    assert applied is not None
+    digest = applied.hash
+    validators = ledger.validators
+    nl = signer("nl-customs")(digest)
+    stolen = ledger_pb2.BlockSignature(validator="fr-customs",
+                                       public_key=identity("nl-customs").public_key,
+                                       signature=identity("nl-customs").sign(BLOCK_DOMAIN,
+                                                                            digest))
+    own = applied.block.signatures[0]
+    check = certification(digest, [own, nl, nl, stolen], validators)
+    assert [s.validator for s in check.signatures] == ["de-customs", "nl-customs"]
+    assert (check.signed, check.needed, check.certified) == (2, 2, True)
+    assert not certification(digest, [own], validators).certified
+    assert certification(b"\x00" * 32, [own, nl], validators).signed == 0
+    # The ledger keeps exactly what the check accepts, and says where the block stands.
+    kept = ledger.add_signatures(1, [nl, stolen])
+    assert (kept.signed, kept.certified) == (2, True)
+    block = ledger.block(1)
+    assert block is not None and is_certified(block, validators)

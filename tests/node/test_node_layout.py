@@ -141,3 +141,18 @@ def test_storage_keys_stay_behind_the_ledger() -> None:
                 owner = ast.unparse(node.value)
                 assert "ledger" not in owner.lower(), (
                     f"{rel}:{node.lineno} reads {owner}.store: use the ledger's reads")
+
+
+def test_block_signatures_are_verified_in_one_place() -> None:
+    """Certification is one function (``tdx.sdk.certification``): no other module verifies
+    a signature over a block hash."""
+    for folder in PACKAGES:
+        for path in (ROOT / folder).rglob("*.py"):
+            rel = str(path.relative_to(ROOT))
+            if rel == "sdk/_blocks.py":
+                continue
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Call) and "verify" in ast.unparse(node.func) and any(
+                        "BLOCK_DOMAIN" in ast.unparse(arg) for arg in node.args):
+                    raise AssertionError(f"{rel}:{node.lineno} verifies a block signature: "
+                                         "use tdx.sdk.certification")

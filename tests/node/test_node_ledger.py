@@ -400,12 +400,12 @@ def test_add_signatures_keeps_only_valid_distinct_validator_signatures(ledger: L
                                        signature=identity("fr-customs").sign(BLOCK_DOMAIN,
                                                                              b"\x00" * 32))
     chamber = signer("de-chamber")(applied.hash)  # a member, but not a validator
-    assert ledger.add_signatures(1, [nl, nl, forged, chamber]) == 2
+    assert ledger.add_signatures(1, [nl, nl, forged, chamber]).signed == 2
     block = ledger.block(1)
     assert block is not None
     assert [s.validator for s in block.signatures] == ["de-customs", "nl-customs"]
-    assert ledger.add_signatures(1, [signer("fr-customs")(applied.hash)]) == 3
-    assert ledger.add_signatures(7, [nl]) == 0
+    assert ledger.add_signatures(1, [signer("fr-customs")(applied.hash)]).signed == 3
+    assert ledger.add_signatures(7, [nl]).signed == 0
 
 
 def test_replay_reproduces_a_peers_block_and_keeps_its_signatures(tmp_path: Path) -> None:
