@@ -36,6 +36,7 @@ from tdx.node.ops.config import (
     pinned_validators,
 )
 from tdx.node.ops.logs import configure_logging, json_logs
+from tdx.node.replication.clients import ClientPool
 from tdx.node.replication.divergence import FenceInterceptor
 from tdx.node.replication.driver import COMPACT_EVERY, RaftDriver
 from tdx.node.replication.election import ElectionProofs
@@ -105,6 +106,7 @@ class Node:
         """Serve until ``stop`` is called or SIGINT/SIGTERM arrives."""
         loop = asyncio.get_running_loop()
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tdx-io")
+        clients = ClientPool()  # one channel per other node's API; opened on first use
         applied_queue: asyncio.Queue[AppliedBlock] = asyncio.Queue()
         member = self.ledger.member(self.identity.member_id)
         if member is None and not self.config.join:
@@ -128,13 +130,13 @@ class Node:
                                 ledger=self.ledger, raft=RaftStore(self.store),
                                 transport_factory=transport, sign=block_signer(identity),
                                 on_applied=applied_queue.put_nowait, executor=executor,
-                                compact_every=self.compact_every,
+                                clients=clients, compact_every=self.compact_every,
                                 pinned=pinned_validators(self.data_dir))
             order, role = driver.order, driver.status
             driver.on_fatal = self._fail
         else:
             follower = Follower(self.ledger, executor, applied_queue.put_nowait,
-                                self.identity.member_id, mesh)
+                                self.identity.member_id, mesh, clients=clients)
             order, role = follower.order, follower.status
         if mesh is not None:
             node_role, link = role, mesh
@@ -254,6 +256,7 @@ class Node:
                 await follower.stop()
             if mesh is not None:
                 await mesh.stop()
+            await clients.aclose()
             delivery.cancel()
             servicer.close()
             executor.shutdown(wait=True)

@@ -34,6 +34,7 @@ from tdx.consensus import (
 )
 from tdx.node.ratelimit import RefusalLog
 from tdx.node.replication.certify import Certifier
+from tdx.node.replication.clients import ClientPool
 from tdx.node.replication.divergence import Divergence
 from tdx.node.replication.forward import Forwarder
 from tdx.node.replication.snapshots import CertifiedBlocks, Snapshots
@@ -67,7 +68,8 @@ class RaftDriver:
     def __init__(self, *, member_id: str, store: Store, ledger: Ledger, raft: RaftStore,
                  transport_factory: Callable[[RaftDriver], PeerTransport], sign: Signer,
                  on_applied: Callable[[AppliedBlock], None], executor: ThreadPoolExecutor,
-                 compact_every: int = COMPACT_EVERY, seed: int | None = None,
+                 clients: ClientPool, compact_every: int = COMPACT_EVERY,
+                 seed: int | None = None,
                  pinned: Sequence[documents_pb2.MemberRecord] = ()) -> None:
         self.member_id = member_id
         self.store = store
@@ -97,10 +99,10 @@ class RaftDriver:
         self._proposals: dict[bytes, asyncio.Future[AppliedBlock]] = {}
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._forwarder = Forwarder(self._leader_address, member_id)
+        self._forwarder = Forwarder(self._leader_address, member_id, clients)
         self._next_reconcile = 0.0
         self._refusals = RefusalLog(log, "Raft messages")
-        self.blocks = CertifiedBlocks(member_id, self.peer_validators)
+        self.blocks = CertifiedBlocks(member_id, self.peer_validators, clients)
         self.divergence = Divergence(store)
         self.certifier = Certifier(ledger, executor, self.blocks.fetch, self.divergence)
         self.snapshots = Snapshots(node=self.node, ledger=ledger, store=store, raft=raft,
@@ -168,7 +170,7 @@ class RaftDriver:
         self.on_fatal(exc)
 
     async def stop(self) -> None:
-        """Stop the loops, the transport and the forwarder."""
+        """Stop the loops and the transport (the client pool is closed by whoever made it)."""
         self.snapshots.cancel()
         for task in self._tasks:
             task.remove_done_callback(self._task_done)
@@ -180,11 +182,7 @@ class RaftDriver:
                 pass
             except Exception:
                 log.exception("raft task failed")
-        try:
-            await self.transport.close()
-        finally:
-            await self._forwarder.close()
-            await self.blocks.aclose()
+        await self.transport.close()
         for future in self._proposals.values():
             if not future.done():
                 future.set_exception(Refusal("UNAVAILABLE", "node.stopping",

@@ -27,6 +27,7 @@ from typing import Any
 
 from google.protobuf.message import DecodeError
 from tdx.network import MeshError, peer_id_of
+from tdx.node.replication.clients import ClientPool
 from tdx.node.replication.forward import Forwarder
 from tdx.node.replication.mesh import MeshLink
 from tdx.node.state.ledger import AppliedBlock, Ledger, LedgerMismatch
@@ -48,14 +49,16 @@ FETCH_BLOCKS = 64
 RELAY_WAIT_SECONDS = 10.0
 STATUS_WAIT_SECONDS = 1.0
 BAN_SECONDS = 30.0
+CLIENT_TIMEOUT = 10.0
 
 
 class Follower:
-    """Keeps an observer's ledger in step with the validators."""
+    """Keeps an observer's ledger in step with the validators (its clients of their API come
+    from the node's ``clients`` pool)."""
 
     def __init__(self, ledger: Ledger, executor: ThreadPoolExecutor,
                  on_applied: Callable[[AppliedBlock], None], member_id: str,
-                 mesh: MeshLink | None = None) -> None:
+                 mesh: MeshLink | None = None, *, clients: ClientPool) -> None:
         self.ledger = ledger
         self._mesh = mesh
         self._wake = asyncio.Event()
@@ -65,14 +68,14 @@ class Follower:
             mesh.on_announcement = self._announced
         self._executor = executor
         self._on_applied = on_applied
-        self._clients: dict[str, AsyncClient] = {}
+        self._clients = clients
         self._banned: dict[str, float] = {}
         self._rotation = itertools.count()
         self._task: asyncio.Task[None] | None = None
         self.leader = ""
         self.term = 0
         self.source_height = 0
-        self._forwarder = Forwarder(self._any_validator, member_id)
+        self._forwarder = Forwarder(self._any_validator, member_id, clients)
 
     async def order(self, envelopes: list[documents_pb2.Envelope]) -> dict[str, Outcome]:
         """Relay submissions to the validators: over the mesh when it reaches one (and wait
@@ -136,24 +139,18 @@ class Follower:
         return sources[next(self._rotation) % len(sources)] if sources else None
 
     def _client(self, address: str) -> AsyncClient:
-        client = self._clients.get(address)
-        if client is None:
-            client = self._clients[address] = AsyncClient(address, timeout=10)
-        return client
+        return self._clients.client(address, timeout=CLIENT_TIMEOUT)
 
     def start(self) -> None:
         """Start following on the running loop."""
         self._task = asyncio.get_running_loop().create_task(self._run(), name="follower")
 
     async def stop(self) -> None:
-        """Stop following and close connections."""
+        """Stop following (the client pool is closed by whoever made it)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        for client in self._clients.values():
-            await client.aclose()
-        await self._forwarder.close()
 
     async def _run(self) -> None:
         failures = 0

@@ -11,8 +11,9 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from tdx.node.replication.clients import ClientPool
 from tdx.node.state.rules import Outcome, Refusal
-from tdx.sdk import ApiError, AsyncClient, Unavailable, document_id, ledger_pb2
+from tdx.sdk import ApiError, Unavailable, document_id, ledger_pb2
 from tdx.v1 import documents_pb2
 
 log = logging.getLogger("tdx.node.replication.forward")
@@ -31,21 +32,14 @@ class Forwarder:
     Calls carry ``FORWARDED_BY`` metadata with this node's member id, so that a validator
     that is not the leader answers a validator's forward at once instead of forwarding it
     on (two nodes forwarding to each other across a leader change would wait on each
-    other until the timeout).
+    other until the timeout). Its clients come from the node's ``clients`` pool.
     """
 
-    def __init__(self, target: Callable[[], str | None], member_id: str) -> None:
+    def __init__(self, target: Callable[[], str | None], member_id: str,
+                 clients: ClientPool) -> None:
         self._target = target
         self._member_id = member_id
-        self._clients: dict[str, AsyncClient] = {}
-
-    def _client(self, address: str) -> AsyncClient:
-        client = self._clients.get(address)
-        if client is None:
-            client = AsyncClient(address, timeout=FORWARD_TIMEOUT,
-                                 metadata=[(FORWARDED_BY, self._member_id)])
-            self._clients[address] = client
-        return client
+        self._clients = clients
 
     async def order(self, envelopes: list[documents_pb2.Envelope]) -> dict[str, Outcome]:
         """Forward ``envelopes``; retry while no target is known or it is unreachable."""
@@ -54,8 +48,10 @@ class Forwarder:
         while True:
             address = self._target()
             if address is not None:
+                client = self._clients.client(address, timeout=FORWARD_TIMEOUT,
+                                              metadata=[(FORWARDED_BY, self._member_id)])
                 try:
-                    outcomes = await self._client(address).submit_many(envelopes)
+                    outcomes = await client.submit_many(envelopes)
                 except Unavailable as exc:
                     log.info("forwarding to %s failed: %s", address, exc)
                 except ApiError as exc:
@@ -68,12 +64,6 @@ class Forwarder:
                 raise Refusal("UNAVAILABLE", "cluster.no_leader",
                               "no leader is reachable right now; retry shortly")
             await asyncio.sleep(0.1)
-
-    async def close(self) -> None:
-        """Close the client channels."""
-        for client in self._clients.values():
-            await client.aclose()
-        self._clients.clear()
 
 
 def _outcomes(envelopes: list[documents_pb2.Envelope],

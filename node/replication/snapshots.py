@@ -19,10 +19,11 @@ from concurrent.futures import ThreadPoolExecutor
 from google.protobuf.message import DecodeError
 from tdx.consensus import ConfState, RaftMessage, RawNode, Snapshot
 from tdx.node.ratelimit import RefusalLog
+from tdx.node.replication.clients import ClientPool
 from tdx.node.replication.storage import RaftStore
 from tdx.node.state.ledger import AppliedBlock, Ledger, LedgerMismatch, Signer
 from tdx.node.state.store import Store
-from tdx.sdk import AsyncClient, TdxError, block_hash, is_certified, ledger_pb2
+from tdx.sdk import TdxError, block_hash, is_certified, ledger_pb2
 from tdx.v1 import documents_pb2
 
 log = logging.getLogger("tdx.node.replication.snapshots")
@@ -30,6 +31,7 @@ log = logging.getLogger("tdx.node.replication.snapshots")
 MAX_LOG_BYTES = 128 * 1024 * 1024
 RECENT_BLOCKS = 20_000
 MAX_CHECKS = 4
+FETCH_TIMEOUT = 10.0
 
 Validators = Callable[[], list[documents_pb2.MemberRecord]]
 
@@ -37,10 +39,10 @@ Validators = Callable[[], list[documents_pb2.MemberRecord]]
 class CertifiedBlocks:
     """Fetches blocks from validators' APIs, taking only certified ones."""
 
-    def __init__(self, member_id: str, validators: Validators) -> None:
+    def __init__(self, member_id: str, validators: Validators, clients: ClientPool) -> None:
         self._member_id = member_id
         self._validators = validators
-        self._clients: dict[str, AsyncClient] = {}
+        self._clients = clients
 
     async def fetch(self, height: int) -> ledger_pb2.Block | None:
         """Block ``height``, certified, from the first validator that serves it so.
@@ -52,10 +54,7 @@ class CertifiedBlocks:
         for validator in validators:
             if validator.id == self._member_id or not validator.api_address:
                 continue
-            client = self._clients.get(validator.api_address)
-            if client is None:
-                client = AsyncClient(validator.api_address, timeout=10)
-                self._clients[validator.api_address] = client
+            client = self._clients.client(validator.api_address, timeout=FETCH_TIMEOUT)
             try:
                 block = await client.get_block(height)
             except TdxError:
@@ -63,11 +62,6 @@ class CertifiedBlocks:
             if is_certified(block, validators):
                 return block
         return None
-
-    async def aclose(self) -> None:
-        """Close the clients."""
-        for client in self._clients.values():
-            await client.aclose()
 
 
 class Snapshots:

@@ -14,6 +14,7 @@ from typing import Any
 from node_factories import PROPOSED_MS, proposal, sealed, signer
 from sdk_factories import make_genesis
 from tdx.consensus import Entry, EntryType, HardState, StateRole, bootstrap_entries
+from tdx.node.replication.clients import ClientPool
 from tdx.node.replication.driver import RaftDriver
 from tdx.node.replication.storage import RaftStore
 from tdx.node.replication.wire import entry_to_pb
@@ -75,7 +76,7 @@ def with_driver(store: Store, body: Callable[[RaftDriver, list[AppliedBlock]], A
             driver = RaftDriver(member_id="de-customs", store=store, ledger=ledger,
                                 raft=RaftStore(store), transport_factory=lambda d: transport,
                                 sign=signer(), on_applied=applied.append, executor=executor,
-                                seed=7)
+                                clients=ClientPool(), seed=7)
             driver.start()
             try:
                 await until(lambda: driver.role is StateRole.LEADER)

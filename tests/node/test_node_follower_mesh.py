@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from node_factories import new_ledger, proposal, sealed, signer
+from tdx.node.replication.clients import ClientPool
 from tdx.node.replication.follower import Follower
 from tdx.node.state.ledger import AppliedBlock, Ledger
 from tdx.sdk import block_hash, ledger_pb2
@@ -80,7 +81,7 @@ def test_a_peer_serving_a_block_that_does_not_verify_is_disconnected(tmp_path: P
         async def run() -> None:
             with ThreadPoolExecutor(max_workers=1) as executor:
                 follower = Follower(observer, executor, applied.append, "watcher",
-                                    StubLink(mesh))  # type: ignore[arg-type]
+                                    StubLink(mesh), clients=ClientPool())  # type: ignore[arg-type]
                 assert await follower._fetch_from(liar)
                 assert mesh.disconnected == [liar]
                 assert observer.height == 1
@@ -107,7 +108,7 @@ def test_uncertified_blocks_wait_and_nobody_is_disconnected(tmp_path: Path) -> N
         async def run() -> None:
             with ThreadPoolExecutor(max_workers=1) as executor:
                 follower = Follower(observer, executor, lambda _: None, "watcher",
-                                    StubLink(mesh))  # type: ignore[arg-type]
+                                    StubLink(mesh), clients=ClientPool())  # type: ignore[arg-type]
                 assert not await follower._fetch_from(peer)
 
         asyncio.run(run())

@@ -156,3 +156,16 @@ def test_block_signatures_are_verified_in_one_place() -> None:
                         "BLOCK_DOMAIN" in ast.unparse(arg) for arg in node.args):
                     raise AssertionError(f"{rel}:{node.lineno} verifies a block signature: "
                                          "use tdx.sdk.certification")
+
+
+def test_other_nodes_are_called_through_the_one_client_pool() -> None:
+    """Inside a running node, clients of another node's API (and their channels) come from
+    ``replication.clients.ClientPool``, one channel per address."""
+    for path in (ROOT / "node").rglob("*.py"):
+        rel = str(path.relative_to(ROOT))
+        if rel == "node/replication/clients.py" or rel.startswith("node/ops/"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and ast.unparse(node.func).endswith("AsyncClient"):
+                raise AssertionError(f"{rel}:{node.lineno} opens an AsyncClient of its own: "
+                                     "take one from the node's ClientPool")

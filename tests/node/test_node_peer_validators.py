@@ -11,6 +11,7 @@ from typing import Any
 from node_factories import signer
 from sdk_factories import make_genesis, member_record
 from tdx.consensus import HardState, bootstrap_entries
+from tdx.node.replication.clients import ClientPool
 from tdx.node.replication.driver import RaftDriver
 from tdx.node.replication.storage import RaftStore
 from tdx.node.state.ledger import Ledger
@@ -40,7 +41,8 @@ def test_a_removed_validator_is_admitted_until_raft_removes_it(tmp_path: Path) -
             driver = RaftDriver(member_id="de-customs", store=store, ledger=ledger,
                                 raft=RaftStore(store),
                                 transport_factory=lambda d: QuietTransport(),  # type: ignore[arg-type,return-value]
-                                sign=signer(), on_applied=lambda _: None, executor=executor)
+                                sign=signer(), on_applied=lambda _: None, executor=executor,
+                                clients=ClientPool())
             # Raft's configuration comes from the founding entries once they are applied.
             driver.start()
             try:
