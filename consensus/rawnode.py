@@ -1,6 +1,7 @@
 """The host's handle on one Raft node: feed it time and messages, take its ``Ready``, advance.
 
-A host loop looks like this (etcd's ``RawNode`` contract)::
+A host loop looks like this (etcd's ``RawNode`` contract); a host reads the node through
+``term``, ``conf_state``, ``conf_state_at`` and ``status``, never through ``RawNode.raft``::
 
     node = RawNode(Config(id="a", rng=random.Random(seed)), storage)
     while running:
@@ -274,6 +275,22 @@ class RawNode:
         if ready.committed_entries:
             log.applied_to(ready.committed_entries[-1].index)
         self._outstanding = None
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    @property
+    def term(self) -> int:
+        """The current term."""
+        return self.raft.term
+
+    def conf_state(self) -> ConfState:
+        """The configuration in force: the newest one in the log, committed or not."""
+        return self.raft.conf_state()
+
+    def conf_state_at(self, index: int) -> ConfState:
+        """The configuration as of log ``index`` (at or after the last snapshot): what a
+        snapshot of the state machine at ``index`` records."""
+        return self.raft.conf_state_at(index)
 
     def status(self) -> Status:
         """The node's current state (progress is only filled in on a leader)."""

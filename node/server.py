@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +40,9 @@ from tdx.node.ops.logs import configure_logging, json_logs
 from tdx.node.replication.clients import ClientPool
 from tdx.node.replication.divergence import FenceInterceptor
 from tdx.node.replication.driver import COMPACT_EVERY, RaftDriver
-from tdx.node.replication.election import ElectionProofs
 from tdx.node.replication.follower import Follower
 from tdx.node.replication.mesh import MeshLink, listen_address
+from tdx.node.replication.ordering import NodeOrderer, OrderingStatus
 from tdx.node.replication.storage import RaftStore
 from tdx.node.replication.transport import PeerServicer, PeerTransport
 from tdx.node.state.ledger import AppliedBlock, Ledger
@@ -114,35 +115,31 @@ class Node:
                             f"{self.ledger.network}")
         validator = member.validator if member is not None else self.config.join == "validator"
         driver: RaftDriver | None = None
+        peers: PeerTransport | None = None
         follower: Follower | None = None
         mesh = self._mesh_link(member)
         if validator:
-            identity, network = self.identity, self.ledger.network
-
-            def transport(d: RaftDriver) -> PeerTransport:
-                return PeerTransport(identity, network, d.peer_validators, d.deliver,
-                                     d.node.report_unreachable, d.node.report_snapshot,
-                                     elections=ElectionProofs(identity, network,
-                                                              d.peer_validators, d.voter_sets),
-                                     term=d.term, restarted=d.node.report_restart)
-
+            identity = self.identity
+            # The transport is made first; the driver, given it, attaches as its inbox.
+            peers = PeerTransport(identity, self.ledger.network)
             driver = RaftDriver(member_id=identity.member_id, store=self.store,
                                 ledger=self.ledger, raft=RaftStore(self.store),
-                                transport_factory=transport, sign=block_signer(identity),
+                                transport=peers, sign=block_signer(identity),
                                 on_applied=applied_queue.put_nowait, executor=executor,
                                 clients=clients, compact_every=self.compact_every,
                                 pinned=pinned_validators(self.data_dir))
-            order, role = driver.order, driver.status
+            orderer: NodeOrderer = driver
             driver.on_fatal = self._fail
         else:
             follower = Follower(self.ledger, executor, applied_queue.put_nowait,
                                 self.identity.member_id, mesh, clients=clients)
-            order, role = follower.order, follower.status
+            orderer = follower
+        order, role = orderer.order, orderer.status
         if mesh is not None:
             node_role, link = role, mesh
 
-            def role() -> dict[str, Any]:
-                return {**node_role(), "mesh_peers": link.status()}
+            def role() -> OrderingStatus:
+                return replace(node_role(), mesh_peers=tuple(link.status()))
 
         # The servicer, made next, holds the metrics; nothing is ordered before start().
         sequencer = Sequencer(timed(order, lambda: servicer.metrics),
@@ -163,8 +160,8 @@ class Node:
         metrics_address = os.environ.get("TDX_METRICS")
         if metrics_address:
             servicer.metrics.track(lambda: sequencer.pending,
-                                   lambda: int(role().get("term", 0)),
-                                   lambda: role().get("role") == "leader")
+                                   lambda: role().term,
+                                   lambda: role().role == "leader")
             servicer.metrics.track_peers(role)
             try:
                 servicer.metrics.serve(metrics_address)
@@ -175,9 +172,8 @@ class Node:
         server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=fence)
         ledger_pb2_grpc.add_LedgerServiceServicer_to_server(servicer, server)
         names = [ledger_pb2.DESCRIPTOR.services_by_name["LedgerService"].full_name]
-        if driver is not None:
-            peer_pb2_grpc.add_PeerServiceServicer_to_server(PeerServicer(driver.transport),
-                                                            server)
+        if peers is not None:
+            peer_pb2_grpc.add_PeerServiceServicer_to_server(PeerServicer(peers), server)
             names.append(peer_pb2.DESCRIPTOR.services_by_name["PeerService"].full_name)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -221,10 +217,9 @@ class Node:
             follower.start()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._stopped.set)
-        if driver is not None:
-            transport_ = driver.transport
-            loop.add_signal_handler(signal.SIGUSR1, self._isolate, transport_, True)
-            loop.add_signal_handler(signal.SIGUSR2, self._isolate, transport_, False)
+        if peers is not None:
+            loop.add_signal_handler(signal.SIGUSR1, self._isolate, peers, True)
+            loop.add_signal_handler(signal.SIGUSR2, self._isolate, peers, False)
 
         async def deliver() -> None:
             while True:

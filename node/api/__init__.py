@@ -5,5 +5,6 @@ status), ``admission`` (signature and schema checks off the event loop, budgets 
 connection and member), ``sequencer`` (batching, waiting for receipts) and ``metrics``.
 
 Imports: tdx.sdk, tdx.v1, the ``state`` room, ``replication.forward`` (the forwarded-by
-marker) and tdx.node.errors / tdx.node.ratelimit. Never the ``ops`` room.
+marker), ``replication.ordering`` (what orders a batch, and its typed status) and
+tdx.node.errors / tdx.node.ratelimit. Never the ``ops`` room.
 """

@@ -7,10 +7,12 @@ nodes in one process do not collide.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from tdx.node.replication.ordering import OrderingStatus
+from tdx.sdk import ledger_pb2
 
 A = TypeVar("A")
 R = TypeVar("R")
@@ -66,19 +68,17 @@ class NodeMetrics:
         self.term.set_function(term)
         self.leader.set_function(lambda: 1.0 if leading() else 0.0)
 
-    def track_peers(self, status: Callable[[], Mapping[str, Any]]) -> None:
-        """Read peers connected and follower lag from the node's status when scraped.
+    def track_peers(self, status: Callable[[], OrderingStatus]) -> None:
+        """Read peers connected and follower lag from the node's status when scraped
+        (``peers`` and ``mesh_peers``: ``connected``; ``lag`` where this node leads)."""
+        def connected(peers: Iterable[ledger_pb2.PeerStatus]) -> float:
+            return float(sum(1 for peer in peers if peer.connected))
 
-        ``status()`` is the mapping behind StatusResponse: ``peers`` and ``mesh_peers``
-        hold PeerStatus messages (``connected``; ``lag`` where this node leads).
-        """
-        def connected(key: str) -> float:
-            return float(sum(1 for peer in status().get(key) or () if peer.connected))
-
-        self.peers_connected.labels("raft").set_function(lambda: connected("peers"))
-        self.peers_connected.labels("mesh").set_function(lambda: connected("mesh_peers"))
+        self.peers_connected.labels("raft").set_function(lambda: connected(status().peers))
+        self.peers_connected.labels("mesh").set_function(
+            lambda: connected(status().mesh_peers))
         self.max_lag.set_function(
-            lambda: float(max((peer.lag for peer in status().get("peers") or ()), default=0)))
+            lambda: float(max((peer.lag for peer in status().peers), default=0)))
 
     def serve(self, address: str) -> None:
         """Serve /metrics on HOST:PORT in a daemon thread."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import grpc
 from tdx.node.api import errors as check
@@ -30,6 +29,7 @@ from tdx.node.api.errors import (
 from tdx.node.api.metrics import NodeMetrics
 from tdx.node.api.sequencer import Sequencer
 from tdx.node.replication.forward import FORWARDED_BY
+from tdx.node.replication.ordering import OrderingStatus
 from tdx.node.state.ledger import AppliedBlock, Ledger
 from tdx.node.state.reads import Index
 from tdx.node.state.rules import Refusal
@@ -72,12 +72,14 @@ class BlockFeed:
 class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
     """Serves LedgerService from a Ledger, ordering submissions through a Sequencer.
 
-    ``limits`` bound admission (``admission.AdmissionLimits``; the defaults when None).
-    Call ``close`` when the node stops.
+    ``role`` says where the node stands in ordering (``NodeOrderer.status``: the Raft
+    driver's or the follower's) for ``Status``. ``limits`` bound admission
+    (``admission.AdmissionLimits``; the defaults when None). Call ``close`` when the node
+    stops.
     """
 
     def __init__(self, ledger: Ledger, sequencer: Sequencer, member_id: str,
-                 role: Callable[[], dict[str, Any]],
+                 role: Callable[[], OrderingStatus],
                  limits: AdmissionLimits | None = None) -> None:
         self.ledger = ledger
         self.sequencer = sequencer
@@ -122,7 +124,7 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
     async def SubmitBatch(self, request: ledger_pb2.SubmitBatchRequest,
                           context: Context) -> ledger_pb2.SubmitBatchResponse:
         self.admission.check_size(len(request.envelopes))
-        if self._forwarded_by_validator(context) and self._role().get("role") != "leader":
+        if self._forwarded_by_validator(context) and self._role().role != "leader":
             # A validator forwards only to the leader it knows; if that is not this node
             # (any more), say so at once rather than forward again (see forward.py).
             refusal = ledger_pb2.SubmitOutcome(
@@ -284,19 +286,19 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
         return ledger_pb2.StatusResponse(
             network=self.ledger.network,
             member_id=self.member_id,
-            role=role.get("role", ""),
-            term=role.get("term", 0),
-            leader=role.get("leader", ""),
+            role=role.role,
+            term=role.term,
+            leader=role.leader,
             height=self.ledger.height,
             last_block_hash=self.ledger.last_hash,
-            commit_index=role.get("commit_index", self.ledger.applied_index),
-            peers=role.get("peers", []),
-            mesh_peers=role.get("mesh_peers", []),
+            commit_index=role.commit_index,
+            peers=role.peers,
+            mesh_peers=role.mesh_peers,
             documents=self.ledger.documents,
             version=VERSION,
             genesis_hash=genesis_hash(self.ledger.genesis),
             pending=self.sequencer.pending,
-            diverged_height=role.get("diverged_height", 0),
+            diverged_height=role.diverged_height,
         )
 
     # -- workflow state (node/workflows/reads.py) ----------------------------------------

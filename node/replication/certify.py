@@ -16,7 +16,8 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from tdx.node.replication.divergence import Divergence
-from tdx.node.state.ledger import AppliedBlock, Ledger
+from tdx.node.replication.seams import StateMachine
+from tdx.node.state.ledger import AppliedBlock
 from tdx.sdk import Certification, block_hash, ledger_pb2
 
 PENDING_HEIGHTS = 10_000
@@ -31,7 +32,7 @@ Fetch = Callable[[int], Awaitable[ledger_pb2.Block | None]]
 class Certifier:
     """Signatures waiting to be merged, and the blocks not yet certified on this node."""
 
-    def __init__(self, ledger: Ledger, executor: ThreadPoolExecutor, fetch: Fetch,
+    def __init__(self, ledger: StateMachine, executor: ThreadPoolExecutor, fetch: Fetch,
                  divergence: Divergence | None = None) -> None:
         self._ledger = ledger
         self._divergence = divergence

@@ -2,11 +2,16 @@
 
 It ticks the core, steps the messages the peer transport delivers, and handles each Ready in
 the order the core requires: persist the entries and hard state (fsync, in the I/O thread),
-then send the messages, then apply the committed entries (blocks go to the Ledger, conf
-changes back to the core), then advance. On the leader, ``order`` proposes a batch of
+then send the messages, then apply the committed entries (blocks go to the state machine,
+conf changes back to the core), then advance. On the leader, ``order`` proposes a batch of
 envelopes as one entry and waits until its block is applied; elsewhere it forwards the
 batch to the leader. Every validator signs each block it stores and sends the signature to
 the others, so blocks become certified (signed by a majority; see ``certify.py``).
+
+Its seams are small interfaces (``seams.py``): it is given a ``StateMachine`` (the ledger)
+and a ``Transport`` (the signed peer link), attaches itself to the transport as its
+``Inbox``, reads the core only through ``RawNode``'s public methods, and is a
+``NodeOrderer`` (``ordering.py``) to the API.
 """
 
 from __future__ import annotations
@@ -18,7 +23,6 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 from tdx.consensus import (
     Config,
@@ -37,16 +41,15 @@ from tdx.node.replication.certify import Certifier
 from tdx.node.replication.clients import ClientPool
 from tdx.node.replication.divergence import Divergence
 from tdx.node.replication.forward import Forwarder
+from tdx.node.replication.ordering import Orderer, OrderingStatus
+from tdx.node.replication.seams import Signature, StateMachine, Transport
 from tdx.node.replication.snapshots import CertifiedBlocks, Snapshots
 from tdx.node.replication.storage import RaftStore
-from tdx.node.replication.transport import PeerTransport, Signature
-from tdx.node.replication.voters import voter_change
-from tdx.node.state.ledger import AppliedBlock, Ledger, LedgerMismatch, Signer
+from tdx.node.replication.voters import Voters
+from tdx.node.state.ledger import AppliedBlock, LedgerMismatch, Signer
 from tdx.node.state.rules import Outcome, Refusal
 from tdx.node.state.store import Store
-from tdx.sdk import (
-    ledger_pb2,
-)
+from tdx.sdk import ledger_pb2
 from tdx.v1 import documents_pb2
 
 log = logging.getLogger("tdx.node.replication.driver")
@@ -56,23 +59,26 @@ ELECTION_TICKS = 10
 HEARTBEAT_TICKS = 1
 ORDER_TIMEOUT = 10.0
 COMPACT_EVERY = 10_000
-RECONCILE_SECONDS = 0.5
 MAX_APPLY_BYTES_PER_READY = 4 * 1024 * 1024
 LOCAL_ONLY = frozenset({MessageType.PROPOSE, MessageType.READ_INDEX,
                         MessageType.TRANSFER_LEADER})
 
 
 class RaftDriver:
-    """Hosts a RawNode for one validator and orders blocks through it."""
+    """Hosts a RawNode for one validator and orders blocks through it.
 
-    def __init__(self, *, member_id: str, store: Store, ledger: Ledger, raft: RaftStore,
-                 transport_factory: Callable[[RaftDriver], PeerTransport], sign: Signer,
+    ``store`` holds the divergence record (``divergence.py``); ``raft`` is the Raft log in
+    it. ``clients`` is the node's pool for calls to other nodes' API (forwarding, fetching
+    certified blocks).
+    """
+
+    def __init__(self, *, member_id: str, store: Store, ledger: StateMachine,
+                 raft: RaftStore, transport: Transport, sign: Signer,
                  on_applied: Callable[[AppliedBlock], None], executor: ThreadPoolExecutor,
                  clients: ClientPool, compact_every: int = COMPACT_EVERY,
                  seed: int | None = None,
                  pinned: Sequence[documents_pb2.MemberRecord] = ()) -> None:
         self.member_id = member_id
-        self.store = store
         self.ledger = ledger
         self.raft = raft
         self.sign = sign
@@ -90,22 +96,20 @@ class RaftDriver:
                         # trail the applied index; never claim more than was committed.
                         applied=min(ledger.applied_index, raft.hard_state.commit))
         self.node = RawNode(config, raft)
-        self.pinned: list[documents_pb2.MemberRecord] = list(pinned)
-        self._known_validators: dict[str, documents_pb2.MemberRecord] = {
-            v.id: v for v in ledger.validators}
-        self.transport = transport_factory(self)
+        self.voters = Voters(ledger, self.node, pinned)
+        self.transport = transport
+        transport.attach(self)
         self.leader = ""
         self.role = StateRole.FOLLOWER
         self._proposals: dict[bytes, asyncio.Future[AppliedBlock]] = {}
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._forwarder = Forwarder(self._leader_address, member_id, clients)
-        self._next_reconcile = 0.0
+        self._forwarder: Orderer = Forwarder(self._leader_address, member_id, clients)
         self._refusals = RefusalLog(log, "Raft messages")
         self.blocks = CertifiedBlocks(member_id, self.peer_validators, clients)
         self.divergence = Divergence(store)
         self.certifier = Certifier(ledger, executor, self.blocks.fetch, self.divergence)
-        self.snapshots = Snapshots(node=self.node, ledger=ledger, store=store, raft=raft,
+        self.snapshots = Snapshots(node=self.node, ledger=ledger, raft=raft,
                                    executor=executor, blocks=self.blocks, sign=sign,
                                    on_applied=on_applied, step=self._step,
                                    wake=self._wake.set, refusals=self._refusals,
@@ -239,8 +243,8 @@ class RaftDriver:
             self._wake.clear()
             if self.certifier.has_pending:
                 await self.certifier.merge_pending()
-            if self.role is StateRole.LEADER:
-                self._reconcile_voters()
+            if self.role is StateRole.LEADER and self.voters.propose_change():
+                self._wake.set()
             while self.node.has_ready():
                 ready = self.node.ready()
                 await self._handle(ready, loop)
@@ -263,7 +267,7 @@ class RaftDriver:
             self.transport.send(ready.messages)
         items = self.raft.stage(list(ready.entries), ready.hard_state, ready.snapshot)
         if items:
-            await loop.run_in_executor(self._executor, lambda: self.store.write(
+            await loop.run_in_executor(self._executor, lambda: self.raft.write(
                 items, sync=ready.must_sync or ready.snapshot is not None))
         if ready.snapshot is not None:
             await self.snapshots.install(ready.snapshot)
@@ -298,22 +302,11 @@ class RaftDriver:
         if ready.committed_entries:
             await self.snapshots.maybe_compact(ready.committed_entries[-1].index)
 
-    def term(self) -> int:
-        """The current Raft term."""
-        return self.node.raft.term
-
-    def voter_sets(self) -> list[list[str]]:
-        """The voter sets this node believes in, for checking election proofs: Raft's
-        configuration, and the validators governance decided (which Raft may trail)."""
-        conf = self.node.raft.conf_state()
-        return [list(conf.voters), [v.id for v in self.ledger.validators],
-                [v.id for v in self.pinned]]
-
     def _role_changed(self, leader: str, role: StateRole) -> None:
         if leader != self.leader or role is not self.role:
             log.info("raft: role %s, leader %s", role.value, leader or "unknown")
             if role is StateRole.LEADER:
-                self.transport.won(self.node.raft.term)
+                self.transport.won(self.node.term)
         self.leader = leader
         self.role = role
 
@@ -329,54 +322,35 @@ class RaftDriver:
         self.certifier.applied(applied)
         self._on_applied(applied)
 
-    # -- membership ----------------------------------------------------------------------
+    # -- the transport's inbox (seams.Inbox) ---------------------------------------------
 
-    def _reconcile_voters(self) -> None:
-        """On the leader: move Raft's membership one step toward the ledger's validators.
+    def peer_validators(self) -> list[documents_pb2.MemberRecord]:
+        """Who may speak PeerService to this node (``Voters.peer_validators``)."""
+        return self.voters.peer_validators()
 
-        Governance decides who validates (``Ledger.validators``); Raft follows, one server at
-        a time: a new validator joins as a learner, becomes a voter once it has caught up,
-        and a validator that governance removed is removed. At most one change is in flight,
-        and attempts are spaced out.
-        """
-        now = time.monotonic()
-        if now < self._next_reconcile:
-            return
-        self._next_reconcile = now + RECONCILE_SECONDS
-        change = voter_change(self.node.status(), {v.id for v in self.ledger.validators})
-        if change is None:
-            return
-        try:
-            self.node.propose_conf_change(change)
-        except (ProposalDroppedError, ValueError) as exc:
-            log.debug("membership change %s %s not proposed: %s", change.type.name,
-                      change.node_id, exc)
-            return
-        log.info("proposing membership change: %s %s", change.type.name, change.node_id)
-        self._wake.set()
+    def voter_sets(self) -> list[list[str]]:
+        """The voter sets this node believes in (``Voters.voter_sets``)."""
+        return self.voters.voter_sets()
+
+    def term(self) -> int:
+        """The current Raft term."""
+        return self.node.term
+
+    def report_unreachable(self, member_id: str) -> None:
+        """A message to ``member_id`` could not be sent (tell the core)."""
+        self.node.report_unreachable(member_id)
+
+    def report_snapshot(self, member_id: str, failed: bool) -> None:
+        """A snapshot to ``member_id`` was delivered, or not (tell the core)."""
+        self.node.report_snapshot(member_id, failed)
+
+    def report_restart(self, member_id: str) -> None:
+        """``member_id`` restarted (tell the core)."""
+        self.node.report_restart(member_id)
 
     # -- status --------------------------------------------------------------------------
 
-    def peer_validators(self) -> list[documents_pb2.MemberRecord]:
-        """Who may speak PeerService to this node: the ledger's validators, and any member
-        still in Raft's configuration that governance has just removed (until Raft removes
-        it too; refusing it earlier could leave the leader without a quorum to commit the
-        removal)."""
-        current = self.ledger.validators
-        for record in current:
-            self._known_validators[record.id] = record
-        ids = {v.id for v in current}
-        # A joining node trusts the validators recorded at `init --join --from` that its
-        # ledger does not know yet (it learns of them by replaying governance decisions).
-        current = [*current, *(v for v in self.pinned if v.id not in ids
-                               and self.ledger.member(v.id) is None)]
-        ids = {v.id for v in current}
-        conf = self.node.raft.conf_state()
-        leaving = [self._known_validators[n] for n in sorted({*conf.voters, *conf.learners})
-                   if n not in ids and n in self._known_validators]
-        return [*current, *leaving]
-
-    def status(self) -> dict[str, Any]:
+    def status(self) -> OrderingStatus:
         """Role, term, leader, commit index and per-peer progress, for StatusResponse."""
         status = self.node.status()
         connections = self.transport.status()
@@ -392,6 +366,7 @@ class RaftDriver:
             peers.append(ledger_pb2.PeerStatus(
                 member_id=validator.id, address=address, connected=connected,
                 match_index=match, lag=max(0, last - match) if progress is not None else 0))
-        return {"role": status.soft_state.role.value, "term": status.hard_state.term,
-                "leader": status.soft_state.leader, "commit_index": status.hard_state.commit,
-                "peers": peers, "diverged_height": self.divergence.height}
+        return OrderingStatus(role=status.soft_state.role.value, term=status.hard_state.term,
+                              leader=status.soft_state.leader,
+                              commit_index=status.hard_state.commit, peers=tuple(peers),
+                              diverged_height=self.divergence.height)

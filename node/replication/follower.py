@@ -23,13 +23,13 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 from google.protobuf.message import DecodeError
 from tdx.network import MeshError, peer_id_of
 from tdx.node.replication.clients import ClientPool
 from tdx.node.replication.forward import Forwarder
 from tdx.node.replication.mesh import MeshLink
+from tdx.node.replication.ordering import Orderer, OrderingStatus
 from tdx.node.state.ledger import AppliedBlock, Ledger, LedgerMismatch
 from tdx.node.state.rules import Outcome, Refusal
 from tdx.sdk import (
@@ -75,7 +75,7 @@ class Follower:
         self.leader = ""
         self.term = 0
         self.source_height = 0
-        self._forwarder = Forwarder(self._any_validator, member_id, clients)
+        self._forwarder: Orderer = Forwarder(self._any_validator, member_id, clients)
 
     async def order(self, envelopes: list[documents_pb2.Envelope]) -> dict[str, Outcome]:
         """Relay submissions to the validators: over the mesh when it reaches one (and wait
@@ -253,8 +253,8 @@ class Follower:
         self._on_applied(applied)
         return True
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> OrderingStatus:
         """For StatusResponse: this node observes."""
-        return {"role": "observer", "term": self.term, "leader": self.leader,
-                "commit_index": self.ledger.applied_index, "peers": [],
-                "mesh_peers": self._mesh.status() if self._mesh is not None else []}
+        mesh_peers = tuple(self._mesh.status()) if self._mesh is not None else ()
+        return OrderingStatus(role="observer", term=self.term, leader=self.leader,
+                              commit_index=self.ledger.applied_index, mesh_peers=mesh_peers)

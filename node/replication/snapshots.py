@@ -20,9 +20,9 @@ from google.protobuf.message import DecodeError
 from tdx.consensus import ConfState, RaftMessage, RawNode, Snapshot
 from tdx.node.ratelimit import RefusalLog
 from tdx.node.replication.clients import ClientPool
+from tdx.node.replication.seams import StateMachine
 from tdx.node.replication.storage import RaftStore
-from tdx.node.state.ledger import AppliedBlock, Ledger, LedgerMismatch, Signer
-from tdx.node.state.store import Store
+from tdx.node.state.ledger import AppliedBlock, LedgerMismatch, Signer
 from tdx.sdk import TdxError, block_hash, is_certified, ledger_pb2
 from tdx.v1 import documents_pb2
 
@@ -67,14 +67,13 @@ class CertifiedBlocks:
 class Snapshots:
     """Checks, installs and makes the driver's snapshots (see the module docstring)."""
 
-    def __init__(self, *, node: RawNode, ledger: Ledger, store: Store, raft: RaftStore,
+    def __init__(self, *, node: RawNode, ledger: StateMachine, raft: RaftStore,
                  executor: ThreadPoolExecutor, blocks: CertifiedBlocks, sign: Signer,
                  on_applied: Callable[[AppliedBlock], None],
                  step: Callable[[RaftMessage], str | None], wake: Callable[[], None],
                  refusals: RefusalLog, compact_every: int) -> None:
         self._node = node
         self._ledger = ledger
-        self._store = store
         self._raft = raft
         self._executor = executor
         self._blocks = blocks
@@ -200,11 +199,11 @@ class Snapshots:
             return
         index, height, digest = point
         term = self._raft.term(index)
-        conf: ConfState = self._node.raft.conf_state_at(index)
+        conf: ConfState = self._node.conf_state_at(index)
         data = ledger_pb2.LedgerSnapshot(height=height, block_hash=digest,
                                          raft_index=index).SerializeToString()
         items = self._raft.compact(index, term, conf, data)
         if items:
             await asyncio.get_running_loop().run_in_executor(
-                self._executor, lambda: self._store.write(items))
+                self._executor, lambda: self._raft.write(items))
             log.info("compacted the Raft log up to %d (block %d)", index, height)

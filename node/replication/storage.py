@@ -1,8 +1,9 @@
 """The Raft log, hard state and snapshot in the node's LevelDB: tdx.consensus's Storage.
 
-The core only reads (the Storage protocol); the driver writes what each Ready hands it with
-``save``, fsync'd, before it sends that Ready's messages. Entries are cached in memory from
-the first retained index, so the core's reads do not touch the disk.
+The core only reads (the Storage protocol); the driver stages what each Ready hands it
+(``stage``) and writes it (``write``), fsync'd, before it sends that Ready's messages.
+Entries are cached in memory from the first retained index, so the core's reads do not touch
+the disk.
 """
 
 from __future__ import annotations
@@ -93,7 +94,12 @@ class RaftStore:
         """Persist a Ready's snapshot, entries and hard state in one fsync'd batch."""
         items = self.stage(entries, hard_state, snapshot)
         if items:
-            self._store.write(items, sync=sync)
+            self.write(items, sync=sync)
+
+    def write(self, items: dict[bytes, bytes | None], *, sync: bool = True) -> None:
+        """Write what ``stage`` or ``compact`` returned in one batch (the driver does so in
+        its I/O thread), fsync'd unless ``sync`` is False."""
+        self._store.write(items, sync=sync)
 
     def stage(self, entries: list[Entry], hard_state: HardState | None,
               snapshot: Snapshot | None) -> dict[bytes, bytes | None]:

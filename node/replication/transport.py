@@ -19,7 +19,6 @@ import logging
 import re
 import time
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +29,7 @@ from tdx.consensus import MessageType, RaftMessage, check_message
 from tdx.node.ratelimit import RefusalLog
 from tdx.node.replication.election import ElectionProofs
 from tdx.node.replication.replay import ReplayWindow
+from tdx.node.replication.seams import DetachedInbox, Inbox, Signature
 from tdx.node.replication.wire import message_from_pb, message_to_pb
 from tdx.sdk import PEER_DOMAIN, Identity, ledger_pb2
 from tdx.sdk import verify_signature as verify
@@ -51,9 +51,6 @@ CHANNEL_OPTIONS: list[tuple[str, Any]] = [
     ("grpc.max_reconnect_backoff_ms", 1000),
 ]
 
-Signature = tuple[int, ledger_pb2.BlockSignature]
-Deliver = Callable[[str, list[RaftMessage], list[Signature]], str | None]
-Validators = Callable[[], list[documents_pb2.MemberRecord]]
 
 
 @dataclass
@@ -72,20 +69,14 @@ class _Peer:
 class PeerTransport:
     """Sends and receives signed Raft traffic for one validator."""
 
-    def __init__(self, identity: Identity, network: str, validators: Validators,
-                 deliver: Deliver, unreachable: Callable[[str], None],
-                 snapshot_sent: Callable[[str, bool], None], *, elections: ElectionProofs,
-                 term: Callable[[], int],
-                 restarted: Callable[[str], None] = lambda _: None) -> None:
+    def __init__(self, identity: Identity, network: str) -> None:
         self.identity = identity
         self.network = network
-        self._validators = validators
-        self._deliver = deliver
-        self._unreachable = unreachable
-        self._snapshot_sent = snapshot_sent
-        self.elections = elections
-        self._term = term
-        self._restarted = restarted
+        # Built before the driver: until the driver attaches as the inbox, nobody is a
+        # validator here, so every batch is refused and nothing is sent.
+        self._inbox: Inbox = DetachedInbox()
+        self.elections = ElectionProofs(identity, network, self._validators,
+                                        lambda: self._inbox.voter_sets())
         self._incarnations: dict[str, int] = {}
         self._peers: dict[str, _Peer] = {}
         self._sequence = int(time.time() * 1000) * 1_000_000
@@ -95,6 +86,13 @@ class PeerTransport:
         # window in which captured batches could be replayed after a restart.
         self._started_ms = int(time.time() * 1000)
         self._replays = ReplayWindow(started_ms=self._started_ms, skew_ms=CLOCK_SKEW_MS)
+
+    def attach(self, inbox: Inbox) -> None:
+        """Hand checked batches to ``inbox`` (the driver) and ask it who the validators are."""
+        self._inbox = inbox
+
+    def _validators(self) -> list[documents_pb2.MemberRecord]:
+        return self._inbox.peer_validators()
 
     # -- sending -------------------------------------------------------------------------
 
@@ -157,11 +155,11 @@ class PeerTransport:
                     peer.signatures = (signatures + peer.signatures)[-MAX_SIGNATURES:]
                 for message in messages:
                     if message.type is MessageType.SNAPSHOT:
-                        self._snapshot_sent(peer.member_id, not ok)
+                        self._inbox.report_snapshot(peer.member_id, not ok)
                 if ok:
                     backoff = 0.05
                     continue
-                self._unreachable(peer.member_id)
+                self._inbox.report_unreachable(peer.member_id)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 1.0)
 
@@ -260,20 +258,20 @@ class PeerTransport:
             return grpc.StatusCode.INVALID_ARGUMENT, (
                 f"batch carries {len(body.block_signatures)} block signatures for "
                 f"{len(body.block_heights)} heights (at most {MAX_SIGNATURES})")
-        refused = self.elections.receive_grants(sender, body.vote_grants, self._term())
+        refused = self.elections.receive_grants(sender, body.vote_grants, self._inbox.term())
         if refused is None:
             refused = self.elections.check(
-                sender.id, messages, self._term(),
+                sender.id, messages, self._inbox.term(),
                 body.election_proof if body.HasField("election_proof") else None)
         if refused is not None:
             return grpc.StatusCode.PERMISSION_DENIED, refused
         # The replay window learns the batch only now, so a refused batch costs nothing.
         self._replays.remember(sender.id, body.sent_ms, body.sequence)
         if self._incarnations.get(sender.id, body.incarnation_ms) != body.incarnation_ms:
-            self._restarted(sender.id)
+            self._inbox.report_restart(sender.id)
         self._incarnations[sender.id] = body.incarnation_ms
         signatures = list(zip(body.block_heights, body.block_signatures, strict=True))
-        refused = self._deliver(sender.id, messages, signatures)
+        refused = self._inbox.deliver(sender.id, messages, signatures)
         if refused is not None:
             return grpc.StatusCode.INVALID_ARGUMENT, refused
         return grpc.StatusCode.OK, ""

@@ -60,6 +60,22 @@ def test_ready_reports_only_changes_and_advance_consumes_them() -> None:
     assert [e.data for e in ready.committed_entries] == [b"doc"]
 
 
+def test_a_host_reads_term_and_configuration_without_the_core() -> None:
+    """Host reads: the term and the configuration, now and as of an index, are RawNode's own
+    (a host never reaches into ``RawNode.raft``)."""
+    storage = MemoryStorage()
+    storage.bootstrap(["a", "b"])
+    node = RawNode(Config(id="a", pre_vote=False, rng=random.Random(1)), storage)
+    assert node.term == 1 == node.status().hard_state.term
+    assert list(node.conf_state().voters) == ["a", "b"]
+    node.advance(node.ready())
+    node.campaign()
+    assert node.term == 2 == node.status().hard_state.term
+    # The bootstrap entries added a then b: at index 1 only a was a voter.
+    assert list(node.conf_state_at(1).voters) == ["a"]
+    assert node.conf_state_at(2) == node.conf_state() == node.status().conf_state
+
+
 def test_one_ready_at_a_time() -> None:
     """Ready contract: a second ready() before advance() is refused, and advance() only takes
     the Ready last handed out."""

@@ -15,6 +15,7 @@ from sdk_factories import body_of, identity, make_genesis
 from tdx.node.api.sequencer import Outcome, Sequencer
 from tdx.node.api.service import LedgerServicer
 from tdx.node.replication.forward import FORWARDED_BY
+from tdx.node.replication.ordering import OrderingStatus
 from tdx.node.state.ledger import Ledger
 from tdx.sdk import (
     AlreadyExists,
@@ -86,7 +87,8 @@ def run(ledger: Ledger, scenario: Callable[[LedgerServicer], Awaitable[None]]) -
 
         sequencer = Sequencer(order)
         sequencer.start()
-        servicer = LedgerServicer(ledger, sequencer, "de-customs", lambda: {"role": "solo"})
+        servicer = LedgerServicer(ledger, sequencer, "de-customs",
+                                  lambda: OrderingStatus(role="solo"))
         try:
             await scenario(servicer)
         finally:
@@ -242,7 +244,7 @@ def test_an_overloaded_node_says_when_to_retry(ledger: Ledger) -> None:
             return {}
 
         servicer = LedgerServicer(ledger, Sequencer(order, max_pending=0), "de-customs",
-                                  lambda: {"role": "solo"})
+                                  lambda: OrderingStatus(role="solo"))
         for envelope, code, retry in (
             (sealed("invoice", 1), "node.overloaded", 1.0),
             (documents_pb2.Envelope(body=b"\x00" * (300 * 1024),

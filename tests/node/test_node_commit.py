@@ -16,6 +16,7 @@ from sdk_factories import make_genesis
 from tdx.consensus import Entry, EntryType, HardState, StateRole, bootstrap_entries
 from tdx.node.replication.clients import ClientPool
 from tdx.node.replication.driver import RaftDriver
+from tdx.node.replication.seams import Inbox
 from tdx.node.replication.storage import RaftStore
 from tdx.node.replication.wire import entry_to_pb
 from tdx.node.state.ledger import AppliedBlock, Ledger
@@ -25,12 +26,16 @@ from tdx.sdk import document_id, ledger_pb2
 
 
 class StubTransport:
-    """A PeerTransport for a network of one voter."""
+    """A Transport (seams.Transport) for a network of one voter."""
 
     def __init__(self) -> None:
         self.sent: list[Any] = []
         self.signatures: list[tuple[int, ledger_pb2.BlockSignature]] = []
         self.won_terms: list[int] = []
+        self.inbox: Inbox | None = None
+
+    def attach(self, inbox: Inbox) -> None:
+        self.inbox = inbox
 
     def send(self, messages: list[Any]) -> None:
         self.sent.extend(messages)
@@ -74,7 +79,7 @@ def with_driver(store: Store, body: Callable[[RaftDriver, list[AppliedBlock]], A
     async def main() -> None:
         with ThreadPoolExecutor(max_workers=1) as executor:
             driver = RaftDriver(member_id="de-customs", store=store, ledger=ledger,
-                                raft=RaftStore(store), transport_factory=lambda d: transport,
+                                raft=RaftStore(store), transport=transport,
                                 sign=signer(), on_applied=applied.append, executor=executor,
                                 clients=ClientPool(), seed=7)
             driver.start()
@@ -101,7 +106,7 @@ def test_order_persists_commits_and_applies_a_block(tmp_path: Path) -> None:
             assert isinstance(receipt, ledger_pb2.Receipt)
             assert (receipt.height, receipt.position) == (1, pos)
         assert [a.height for a in applied] == [1]
-        assert driver.status()["role"] == StateRole.LEADER.value
+        assert driver.status().role == StateRole.LEADER.value
 
     try:
         ledger, transport = with_driver(store, body)

@@ -169,3 +169,35 @@ def test_other_nodes_are_called_through_the_one_client_pool() -> None:
             if isinstance(node, ast.Call) and ast.unparse(node.func).endswith("AsyncClient"):
                 raise AssertionError(f"{rel}:{node.lineno} opens an AsyncClient of its own: "
                                      "take one from the node's ClientPool")
+
+
+def test_the_driver_is_given_seams_not_concrete_parts() -> None:
+    """The Raft driver and its helpers know the ledger as a ``seams.StateMachine`` and the
+    peer link as a ``seams.Transport`` (never ``Ledger`` or ``PeerTransport``), and nothing
+    in tdx.node reaches into ``RawNode.raft``."""
+    graph = _graph()
+    for name in ("driver", "certify", "snapshots", "voters"):
+        path = ROOT / "node" / "replication" / f"{name}.py"
+        tree = ast.parse(path.read_text())
+        used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | {
+            alias.asname or alias.name for n in ast.walk(tree)
+            if isinstance(n, ast.ImportFrom) for alias in n.names}
+        concrete = used & {"Ledger", "PeerTransport"}
+        assert not concrete, f"{name}.py uses {sorted(concrete)}: take the seams instead"
+        assert "tdx.node.replication.transport" not in graph[f"tdx.node.replication.{name}"]
+    for path in (ROOT / "node").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr == "raft":
+                owner = ast.unparse(node.value)
+                assert not owner.endswith("node"), (
+                    f"{path.relative_to(ROOT)}:{node.lineno} reaches into {owner}.raft")
+
+
+def test_the_api_knows_of_replication_only_how_batches_are_ordered() -> None:
+    """The client API imports from the replication room only the forwarded-by marker and
+    the ordering seam (``Orderer``, ``OrderingStatus``)."""
+    allowed = {"tdx.node.replication.forward", "tdx.node.replication.ordering"}
+    for name, targets in _graph().items():
+        if name.startswith("tdx.node.api"):
+            used = {t for t in targets if t.startswith("tdx.node.replication")}
+            assert used <= allowed, f"{name} imports {sorted(used - allowed)}"

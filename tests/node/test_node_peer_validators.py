@@ -20,6 +20,9 @@ from tdx.node.state.workflows import EFFECTS
 
 
 class QuietTransport:
+    def attach(self, inbox: Any) -> None:
+        pass
+
     def send(self, messages: list[Any]) -> None:
         pass
 
@@ -40,14 +43,14 @@ def test_a_removed_validator_is_admitted_until_raft_removes_it(tmp_path: Path) -
         with ThreadPoolExecutor(max_workers=1) as executor:
             driver = RaftDriver(member_id="de-customs", store=store, ledger=ledger,
                                 raft=RaftStore(store),
-                                transport_factory=lambda d: QuietTransport(),  # type: ignore[arg-type,return-value]
+                                transport=QuietTransport(),  # type: ignore[arg-type]
                                 sign=signer(), on_applied=lambda _: None, executor=executor,
                                 clients=ClientPool())
             # Raft's configuration comes from the founding entries once they are applied.
             driver.start()
             try:
                 for _ in range(100):
-                    if set(driver.node.raft.conf_state().voters) == set(voters):
+                    if set(driver.node.conf_state().voters) == set(voters):
                         break
                     await asyncio.sleep(0.01)
                 assert {v.id for v in driver.peer_validators()} == set(voters)
@@ -63,7 +66,7 @@ def test_a_removed_validator_is_admitted_until_raft_removes_it(tmp_path: Path) -
                 # yet is admitted too, until the ledger learns of it.
                 newcomer = member_record("watcher")
                 newcomer.id, newcomer.validator = "pl-customs", True
-                driver.pinned = [newcomer]
+                driver.voters.pinned = [newcomer]
                 assert "pl-customs" in {v.id for v in driver.peer_validators()}
             finally:
                 await driver.stop()
