@@ -7,6 +7,7 @@ of the devnet in ``--devnet DIR`` or env ``TDX_DEVNET`` (read from ``DIR/devnet.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from collections.abc import Callable
@@ -15,8 +16,10 @@ from typing import Any, TypeVar
 
 import click
 from tdx.sdk import Identity, public_key_of_file
+from tdx.sdk._p2p import p2p_address
 
 from ._output import Failure
+from ._tls import apply_trust, check_insecure, tls_options
 
 PASSPHRASE_ENV = "TDX_KEY_PASSPHRASE"
 NODE_ENV = "TDX_NODE"
@@ -50,6 +53,51 @@ class HostPort(click.ParamType[str, Any]):
 HOST_PORT = HostPort()
 
 
+def _host_protocol(host: str) -> tuple[str, str]:
+    """(ip4|ip6|dns, host as multiaddr writes it) for the host of a HOST:PORT."""
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        parsed = ipaddress.ip_address(host)
+    except ValueError:
+        return "dns", host
+    return f"ip{parsed.version}", str(parsed)
+
+
+def p2p_multiaddr(host_port: str, public_key: bytes) -> str:
+    """The libp2p address a member's mesh is dialled at, from ``--p2p HOST:PORT``: the
+    host as /ip4, /ip6 or /dns, and the peer id of the member's key."""
+    host, _, port = host_port.rpartition(":")
+    protocol, written = _host_protocol(host)
+    return p2p_address(protocol, written, int(port), public_key)
+
+
+def listen_multiaddr(value: str) -> str:
+    """``--p2p-listen``: a /ip4 or /ip6 multiaddr as given, or HOST:PORT made one (a node
+    listens on an IP address, not a name)."""
+    if value.startswith("/"):
+        return value
+    host, sep, port = value.rpartition(":")
+    protocol, written = _host_protocol(host)
+    if not sep or protocol == "dns" or not port.isdigit():
+        raise click.BadParameter(f"{value!r} is not IP:PORT or /ip4/IP/tcp/PORT (a node "
+                                 "listens on an IP address, for example 0.0.0.0:7600)",
+                                 param_hint="--p2p-listen")
+    return f"/{protocol}/{written}/tcp/{port}"
+
+
+def choose_p2p(p2p: str | None, p2p_address_given: str | None,
+               public_key: bytes | None) -> str | None:
+    """The member's p2p address from ``--p2p HOST:PORT`` or ``--p2p-address MULTIADDR``."""
+    if p2p is not None and p2p_address_given is not None:
+        raise click.UsageError("give --p2p or --p2p-address, not both")
+    if p2p is None:
+        return p2p_address_given
+    if public_key is None:
+        raise click.UsageError("--p2p needs the member's key (--member-key or --public-key): "
+                               "the address ends in its peer id")
+    return p2p_multiaddr(p2p, public_key)
+
+
 def json_option(func: F) -> F:
     """Add ``--json``: print one JSON document on stdout instead of the human view."""
     return click.option(
@@ -59,11 +107,13 @@ def json_option(func: F) -> F:
 
 
 def node_option(func: F) -> F:
-    """Add ``--node HOST:PORT`` (env TDX_NODE) and ``--devnet DIR`` (env TDX_DEVNET).
+    """Add ``--node HOST:PORT`` (env TDX_NODE), ``--devnet DIR`` (env TDX_DEVNET) and the TLS
+    options of ``_tls`` (``--genesis``, ``--pin``, ``--client-key``, ``--insecure``).
 
     The command receives ``node``: the address given, else the devnet's leader, else
-    127.0.0.1:7400.
+    127.0.0.1:7400; every client it opens pins the node as the TLS options say.
     """
+    func = tls_options(func)
     func = click.option(
         "--node", type=HOST_PORT, envvar=NODE_ENV, default=None, callback=_choose_node,
         help=f"Client API address of the node to talk to (env {NODE_ENV}). [default: the "
@@ -82,10 +132,11 @@ def _remember_devnet(ctx: click.Context, param: click.Parameter, value: Path | N
 
 
 def _choose_node(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
-    if value:
-        return value
     root = ctx.meta.get(_DEVNET_KEY)
-    return devnet_node(root) if root is not None else DEFAULT_NODE
+    apply_trust(ctx, root, load_identity)
+    node = value or (devnet_node(root) if root is not None else DEFAULT_NODE)
+    check_insecure(ctx, node)
+    return node
 
 
 def devnet_node(root: Path) -> str:

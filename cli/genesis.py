@@ -22,7 +22,7 @@ from tdx.sdk import (
 from tdx.v1 import documents_pb2
 
 from ._output import Output, TdxGroup, read_text, warn, write_atomically
-from ._params import HOST_PORT, json_option
+from ._params import HOST_PORT, choose_p2p, json_option
 
 
 @click.group(cls=TdxGroup)
@@ -159,25 +159,35 @@ def _window_text(window: CreatedWindow) -> str:
 @click.option("--address", type=HOST_PORT, help="The member node's client API address.")
 @click.option("--peer-address", type=HOST_PORT,
               help="The member node's address for validator (peer) traffic.")
+@click.option("--p2p", type=HOST_PORT,
+              help="The member node's libp2p mesh address as HOST:PORT; the peer id is "
+                   "derived from the member's key (/ip4, /ip6 or /dns by the host).")
 @click.option("--p2p-address", metavar="MULTIADDR",
-              help="The member node's libp2p mesh address, /ip4/HOST/tcp/PORT/p2p/PEERID "
-                   "(PEERID: the peer id of the member's key).")
+              help="The same as a full multiaddr, /ip4/HOST/tcp/PORT/p2p/PEERID (PEERID: "
+                   "the peer id of the member's key).")
 @json_option
 def add_member(genesis_file: Path, name: str, key_file: Path, roles: list[str],
                member_id: str | None, country: str, validator: bool, address: str | None,
-               peer_address: str | None, p2p_address: str | None, as_json: bool) -> None:
+               peer_address: str | None, p2p: str | None, p2p_address: str | None,
+               as_json: bool) -> None:
     """Add a member to a genesis file.
 
     The file is checked as a whole (unique ids and keys, known roles, usable keys) and
-    rewritten atomically, so a failed or interrupted call leaves it as it was.
+    rewritten atomically, so a failed or interrupted call leaves it as it was. A node that
+    others reach across hosts needs --address (client API), --peer-address (a validator's
+    peer port, when not the API's) and --p2p (its mesh).
 
     \b
     Example:
       tdx genesis add-member genesis.json --name "Zoll DE" --key customs-de.key \\
           --country DE --roles customs,issuer --validator --address 127.0.0.1:7400
+      tdx genesis add-member genesis.json --name "Douane FR" --key customs-fr.key \\
+          --country FR --roles customs --validator --address ledger.douane.example:7400 \\
+          --peer-address ledger.douane.example:7401 --p2p ledger.douane.example:7600
     """
     draft = read_draft(genesis_file)
     key_member, public_key = public_key_of_file(key_file)
+    p2p_address = choose_p2p(p2p, p2p_address, public_key)
     chosen = member_id or key_member
     if chosen != key_member:
         warn(f"{key_file} acts as member {key_member!r}, not {chosen!r}; documents it signs "
@@ -196,7 +206,8 @@ def add_member(genesis_file: Path, name: str, key_file: Path, roles: list[str],
     try:
         check_p2p_address("member", member)
     except SchemaError as exc:
-        raise click.BadParameter(exc.message, param_hint="--p2p-address") from None
+        raise click.BadParameter(exc.message, param_hint="--p2p" if p2p else "--p2p-address"
+                                 ) from None
     draft.members.append(member)
     check_genesis(draft, str(genesis_file))
     write_atomically(genesis_file, genesis_json(draft), replace=True)

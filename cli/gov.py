@@ -26,7 +26,7 @@ from tdx.sdk import (
 from tdx.v1 import governance_state_pb2 as gov_pb
 
 from ._output import Failure, Output, TdxGroup
-from ._params import HOST_PORT, json_option, load_identity, node_option
+from ._params import HOST_PORT, choose_p2p, json_option, load_identity, node_option
 from .doc import _document_id, _submit_one
 from .genesis import check_p2p_address, member_json
 
@@ -113,9 +113,12 @@ def _member_options(func: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--address", type=HOST_PORT, help="The member node's client API address."),
         click.option("--peer-address", type=HOST_PORT,
                      help="The member node's address for validator traffic."),
+        click.option("--p2p", type=HOST_PORT,
+                     help="The member node's libp2p mesh address as HOST:PORT; the peer id "
+                          "is derived from the member's key."),
         click.option("--p2p-address", metavar="MULTIADDR",
-                     help="The member node's libp2p mesh address, "
-                          "/ip4/HOST/tcp/PORT/p2p/PEERID (PEERID: the peer id of its key)."),
+                     help="The same as a full multiaddr, /ip4/HOST/tcp/PORT/p2p/PEERID "
+                          "(PEERID: the peer id of its key)."),
     ]):
         func = option(func)
     return func
@@ -152,7 +155,7 @@ def _checked(record: documents_pb2.MemberRecord) -> documents_pb2.MemberRecord:
     try:
         check_p2p_address("member", record)
     except SchemaError as exc:
-        raise click.BadParameter(exc.message, param_hint="--p2p-address") from None
+        raise click.BadParameter(exc.message, param_hint="--p2p/--p2p-address") from None
     return record
 
 
@@ -163,17 +166,18 @@ def _checked(record: documents_pb2.MemberRecord) -> documents_pb2.MemberRecord:
 def propose_add(member_id: str, name: str | None, country: str | None,
                 roles: list[str] | None, member_key: Path | None, public_key: str | None,
                 validator: bool | None, address: str | None, peer_address: str | None,
-                p2p_address: str | None, rationale: str, expires_in: float, key_file: Path,
-                node: str, as_json: bool) -> None:
+                p2p: str | None, p2p_address: str | None, rationale: str, expires_in: float,
+                key_file: Path, node: str, as_json: bool) -> None:
     """Propose to admit a new member; prints the proposal's receipt (its id is the proposal id).
 
     \b
     Example:
       tdx gov propose add --id ng-customs --name "Nigeria Customs Service" --country NG \\
-          --roles customs --validator --address 10.0.0.9:7400 \\
+          --roles customs --validator --address 10.0.0.9:7400 --p2p 10.0.0.9:7600 \\
           --member-key ng-customs.key --key customs-de.key
     """
     key = _public_key(member_key, public_key)
+    p2p_address = choose_p2p(p2p, p2p_address, key)
     missing = [flag for flag, value in (("--name", name), ("--country", country),
                                         ("--roles", roles), ("--member-key or --public-key", key))
                if not value]
@@ -195,16 +199,19 @@ def propose_add(member_id: str, name: str | None, country: str | None,
 def propose_update(member_id: str, name: str | None, country: str | None,
                    roles: list[str] | None, member_key: Path | None, public_key: str | None,
                    validator: bool | None, address: str | None, peer_address: str | None,
-                   p2p_address: str | None, rationale: str, expires_in: float,
-                   key_file: Path, node: str, as_json: bool) -> None:
+                   p2p: str | None, p2p_address: str | None, rationale: str,
+                   expires_in: float, key_file: Path, node: str, as_json: bool) -> None:
     """Propose to change member ID: only the options given change, the rest stays.
 
     \b
     Example:
       tdx gov propose update de-chamber --roles issuer,customs --key customs-de.key
       tdx gov propose update customs-fr --no-validator --key customs-de.key
+      tdx gov propose update customs-fr --p2p 10.0.0.7:7600 --key customs-de.key
     """
     key = _public_key(member_key, public_key)
+    if p2p is not None and p2p_address is not None:
+        raise click.UsageError("give --p2p or --p2p-address, not both")
 
     def make(client: Client, network: str) -> documents_pb2.DocumentBody:
         record = documents_pb2.MemberRecord()
@@ -228,6 +235,8 @@ def propose_update(member_id: str, name: str | None, country: str | None,
             record.peer_address = peer_address
         if p2p_address is not None:
             record.p2p_address = p2p_address
+        if p2p is not None:  # the peer id of the key the record will hold
+            record.p2p_address = choose_p2p(p2p, None, bytes(record.public_key)) or ""
         return propose_update_member(network, _checked(record), rationale=rationale,
                                      expires_ms=_expires(expires_in))
 

@@ -7,6 +7,7 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 
 import click
+from tdx.sdk import set_default_trust
 
 from ._output import TdxGroup, error_json
 from .compose import compose
@@ -57,6 +58,9 @@ def cli() -> None:
     Shell completion (bash; zsh and fish likewise with zsh_source, fish_source):
       eval "$(_TDX_COMPLETE=bash_source tdx)"
     """
+    # Each command names its own TLS trust (--genesis, --pin, ...); none is left over from
+    # an earlier command run in this process.
+    set_default_trust(None)
 
 
 cli.add_command(keys)

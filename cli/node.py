@@ -14,7 +14,14 @@ from pathlib import Path
 import click
 
 from ._output import Output, TdxGroup
-from ._params import HOST_PORT, PASSPHRASE_ENV, json_option, key_is_encrypted, passphrase_for
+from ._params import (
+    HOST_PORT,
+    PASSPHRASE_ENV,
+    json_option,
+    key_is_encrypted,
+    listen_multiaddr,
+    passphrase_for,
+)
 
 
 @click.group(cls=TdxGroup)
@@ -39,9 +46,21 @@ def node() -> None:
               required=True, help="This node's member key file.")
 @click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
               required=True, help="The data folder to create.")
-@click.option("--api", type=HOST_PORT,
-              help="Client API address to serve [default: the member's address in the "
-                   "genesis].")
+@click.option("--api", "--api-listen", "api", type=HOST_PORT,
+              help="Address to serve the client API on, when it is not the member's address "
+                   "in the genesis (NAT, containers: 0.0.0.0:7400) [default: that address].")
+@click.option("--peer-listen", type=HOST_PORT,
+              help="Address to serve validator (peer) traffic on, when it is not the member's "
+                   "peer address [default: that address].")
+@click.option("--p2p-listen", metavar="IP:PORT|MULTIADDR",
+              help="Address the libp2p mesh listens on, when it is not the member's p2p "
+                   "address (0.0.0.0:7600 or /ip4/0.0.0.0/tcp/7600) [default: that address].")
+@click.option("--tls", type=click.Choice(["auto", "on"]), default="auto", show_default=True,
+              help="auto: TLS on every port not on a loopback address, plaintext on loopback; "
+                   "on: TLS on loopback too. The certificate is issued by the member key.")
+@click.option("--require-client-cert", is_flag=True,
+              help="Accept only TLS clients that present a certificate issued by a current "
+                   "member's key (mTLS; clients give --client-key).")
 @click.option("--join", type=click.Choice(["validator", "observer"]),
               help="Join a running network as a member that is not in the genesis (one "
                    "that governance adds): the node catches up from the others.")
@@ -50,22 +69,30 @@ def node() -> None:
                    "now (needed when some joined after the genesis).")
 @json_option
 def init(genesis_file: Path, key_file: Path, data_dir: Path, api: str | None,
-         join: str | None, join_from: str | None, as_json: bool) -> None:
+         peer_listen: str | None, p2p_listen: str | None, tls: str,
+         require_client_cert: bool, join: str | None, join_from: str | None,
+         as_json: bool) -> None:
     """Create a node's data folder from a genesis file and the member's key.
 
-    An encrypted key's passphrase comes from env TDX_KEY_PASSPHRASE or a prompt.
+    The node listens where its member record (genesis or governance) says others dial it,
+    unless --api, --peer-listen or --p2p-listen say otherwise (behind NAT, or in a
+    container). An encrypted key's passphrase comes from env TDX_KEY_PASSPHRASE or a prompt.
 
     \b
     Example:
       tdx node init --genesis genesis.json --key customs-de.key --data ./node-de \\
           --api 127.0.0.1:7400
+      tdx node init --genesis genesis.json --key customs-fr.key --data ./node-fr \\
+          --api 0.0.0.0:7400 --peer-listen 0.0.0.0:7401 --p2p-listen 0.0.0.0:7600
     """
     from tdx.node import init_node
 
     passphrase = passphrase_for(key_file)
     summary = init_node(data_dir, genesis_file, key_file, api_address=api,
                         passphrase=passphrase, join=join or "",
-                        join_from=join_from or "")
+                        join_from=join_from or "", peer_listen=peer_listen or "",
+                        p2p_listen=listen_multiaddr(p2p_listen) if p2p_listen else "",
+                        tls=tls, client_certificates=require_client_cert)
     data = {str(k): str(v) for k, v in summary.items()}
     output = Output(as_json)
     output.emit(data, lambda: output.fields(

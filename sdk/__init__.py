@@ -9,7 +9,8 @@ Typical use::
     with Client("127.0.0.1:7400") as node:
         receipt = node.submit(seal(me, body))
 
-The SDK depends only on the wire contract (``tdx.v1``), grpcio and PyNaCl.
+The SDK depends only on the wire contract (``tdx.v1``), grpcio, PyNaCl and cryptography
+(TLS certificates issued by member keys: ``Trust`` pins a node to the key the ledger names).
 """
 
 from tdx.v1 import documents_pb2, ledger_pb2, state_pb2
@@ -71,6 +72,7 @@ from ._errors import (
     SchemaError,
     SignatureError,
     TdxError,
+    TlsError,
     Unavailable,
 )
 from ._genesis import check_genesis, genesis_hash, genesis_json, load_genesis, parse_genesis
@@ -87,6 +89,24 @@ from ._merkle import inclusion_path, verify_inclusion
 from ._merkle import root as merkle_root
 from ._retry import DEFAULT_RETRY, RetryPolicy
 from ._schema import CONFIDENTIAL_PUBLIC_FIELDS, ROLES, check_body
+from ._tls import (
+    TLS_NAME,
+    TlsCertificate,
+    anchor_pem,
+    issuing_key,
+    make_certificate,
+    read_certificate,
+)
+from ._trust import (
+    InsecureWarning,
+    ServerPin,
+    Trust,
+    aio_channel,
+    channel,
+    default_trust,
+    is_loopback,
+    set_default_trust,
+)
 from ._window import CreatedWindow
 from ._workflows import (
     AEO_ACTIONS,
@@ -118,6 +138,7 @@ __all__ = [
     "PEER_DOMAIN",
     "ROLES",
     "SEVERITIES",
+    "TLS_NAME",
     "VOTE_DOMAIN",
     "AlreadyExists",
     "ApiError",
@@ -130,6 +151,7 @@ __all__ = [
     "GenesisError",
     "Identity",
     "IdentityError",
+    "InsecureWarning",
     "InvalidArgument",
     "Kind",
     "NotFound",
@@ -140,17 +162,24 @@ __all__ = [
     "ResourceExhausted",
     "RetryPolicy",
     "SchemaError",
+    "ServerPin",
     "SignatureError",
     "TdxError",
+    "TlsCertificate",
+    "TlsError",
+    "Trust",
     "Unavailable",
     "VerifiedDocument",
     "aeo_decision",
+    "aio_channel",
     "amend_certificate",
+    "anchor_pem",
     "block_hash",
     "body_from_json",
     "body_to_json",
     "build",
     "certification",
+    "channel",
     "check_body",
     "check_canonical",
     "check_genesis",
@@ -159,6 +188,7 @@ __all__ = [
     "count_valid_signatures",
     "declaration",
     "decode_body",
+    "default_trust",
     "document_id",
     "documents_pb2",
     "draw_down",
@@ -171,10 +201,13 @@ __all__ = [
     "ip_rights_record",
     "is_acceptable_public_key",
     "is_certified",
+    "is_loopback",
+    "issuing_key",
     "key_rotation",
     "kind_of",
     "ledger_pb2",
     "load_genesis",
+    "make_certificate",
     "member_record",
     "merkle_root",
     "open_confidential",
@@ -190,11 +223,13 @@ __all__ = [
     "public_field_values",
     "public_key_of_file",
     "quorum",
+    "read_certificate",
     "result_leaf",
     "revoke_certificate",
     "seal",
     "seal_confidential",
     "seal_event",
+    "set_default_trust",
     "shipment_events",
     "state_pb2",
     "temperature_reading",

@@ -9,6 +9,7 @@
     │   └── SignatureError       an envelope whose signature or key does not verify
     ├── ProofError               a proof that does not check against the genesis
     ├── GenesisError             a genesis file that is missing, malformed or inconsistent
+    ├── TlsError                 a node's TLS certificate is not the pinned member's
     └── ApiError                 the node answered with an error (``.code`` is the gRPC code name)
         ├── InvalidArgument      malformed input, bad signature, schema breach
         ├── PermissionDenied     unknown signer or a role that may not submit the kind
@@ -59,6 +60,11 @@ class ProofError(TdxError):
 
 class GenesisError(TdxError):
     """A genesis file is missing, malformed or inconsistent."""
+
+
+class TlsError(TdxError):
+    """A node's TLS certificate does not prove the member key it was pinned to, or a TLS
+    connection cannot be set up as asked (no pin for an address that is not loopback)."""
 
 
 class ApiError(TdxError):

@@ -2,14 +2,21 @@
 
 ::
 
-    DIR/node.json      member id, network, API address, genesis hash
+    DIR/node.json      member id, network, genesis hash, the addresses it listens on (API,
+                       peer and mesh, when they differ from what others dial), TLS settings
     DIR/genesis.json   the network's genesis, as given to ``tdx node init``
     DIR/node.key       the member's key file (mode 0600, encrypted if it was)
     DIR/ledger/        the LevelDB store
+    DIR/tls/node.pem   the TLS certificate chain the node serves now (written at start)
+
+What others dial is in the member record (genesis or governance); what the node listens on
+is here, and defaults to that: behind NAT or in a container the two differ (``--api``,
+``--peer-listen``, ``--p2p-listen`` of ``tdx node init``).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import shutil
@@ -19,6 +26,7 @@ from pathlib import Path
 from google.protobuf import json_format
 from tdx.consensus import HardState, bootstrap_entries
 from tdx.node.errors import NodeError
+from tdx.node.ops.tls import check_tls_mode
 from tdx.node.replication.storage import RaftStore
 from tdx.node.state.ledger import Ledger
 from tdx.node.state.store import Prefix, Store
@@ -28,6 +36,7 @@ from tdx.sdk import (
     Identity,
     IdentityError,
     TdxError,
+    Trust,
     genesis_hash,
     load_genesis,
     public_key_of_file,
@@ -49,12 +58,20 @@ class NodeConfig:
     peer_address: str = ""
     join: str = ""
     format: str = CONFIG_FORMAT
+    peer_listen: str = ""
+    p2p_listen: str = ""
+    tls: str = "auto"
+    client_certificates: bool = False
 
     @property
     def summary(self) -> dict[str, str]:
-        """The fields an operator wants to see."""
+        """The fields an operator wants to see (listen addresses only when set)."""
+        listen = {name: value for name, value in (("peer_listen", self.peer_listen),
+                                                  ("p2p_listen", self.p2p_listen)) if value}
         return {"member_id": self.member_id, "network": self.network,
-                "api_address": self.api_address, "peer_address": self.peer_address}
+                "api_address": self.api_address, "peer_address": self.peer_address,
+                **listen, "tls": self.tls + (" (client certificates required)"
+                                             if self.client_certificates else "")}
 
 
 def env_int(name: str, default: int, minimum: int = 1) -> int:
@@ -84,6 +101,7 @@ def paths(data_dir: Path) -> dict[str, Path]:
         "key": data_dir / "node.key",
         "ledger": data_dir / "ledger",
         "pinned": data_dir / "join-validators.json",
+        "tls": data_dir / "tls" / "node.pem",
     }
 
 
@@ -95,10 +113,36 @@ def check_address(address: str, what: str) -> str:
     return address
 
 
+def check_listen_multiaddr(address: str, what: str = "mesh listen address") -> str:
+    """Check a libp2p listen address, ``/ip4/HOST/tcp/PORT`` or ``/ip6/HOST/tcp/PORT``."""
+    parts = address.split("/")
+    problem = ""
+    if len(parts) != 5 or parts[0] or parts[1] not in ("ip4", "ip6") or parts[3] != "tcp":
+        problem = "must be /ip4/HOST/tcp/PORT or /ip6/HOST/tcp/PORT (a node listens on an IP)"
+    else:
+        try:
+            if ipaddress.ip_address(parts[2]).version != int(parts[1][-1]):
+                problem = f"{parts[2]!r} is not an {parts[1]} address"
+        except ValueError:
+            problem = f"{parts[2]!r} is not an {parts[1]} address"
+        if not problem and not (parts[4].isdigit() and 0 < int(parts[4]) < 65536):
+            problem = f"port {parts[4]!r} must be a number from 1 to 65535"
+    if problem:
+        raise NodeError(f"{what} {address!r} {problem}")
+    return address
+
+
 def init_node(data_dir: Path, genesis_path: Path, key_path: Path,
               api_address: str | None = None, passphrase: str | None = None,
-              join: str = "", join_from: str = "") -> dict[str, str]:
+              join: str = "", join_from: str = "", *, peer_listen: str = "",
+              p2p_listen: str = "", tls: str = "auto",
+              client_certificates: bool = False) -> dict[str, str]:
     """Create a node's data directory from a genesis and the member's key file.
+
+    ``api_address`` is where the node serves its client API (default: the member's API
+    address); ``peer_listen`` and ``p2p_listen`` (a /ip4 or /ip6 multiaddr) where it serves
+    validator traffic and the mesh, when they differ from the member's advertised peer and
+    p2p addresses. ``tls`` and ``client_certificates``: see ``tdx.node.ops.tls``.
 
     The key must belong to a member of the genesis, unless ``join`` ("validator" or
     "observer") says the node joins a running network as a member that governance adds:
@@ -133,6 +177,7 @@ def init_node(data_dir: Path, genesis_path: Path, key_path: Path,
         raise NodeError(f"{key_path}: the key file says member {member_id!r} but the genesis "
                         f"registers this key as {member.id!r}")
     api = check_address(api_address or member.api_address or DEFAULT_API, "API address")
+    _check_listening(member, join, peer_listen, p2p_listen, tls)
     files = paths(data_dir)
     if data_dir.exists() and any(data_dir.iterdir()):
         if files["config"].exists():
@@ -151,8 +196,8 @@ def init_node(data_dir: Path, genesis_path: Path, key_path: Path,
     if join_from:
         if not join:
             raise NodeError("--from goes with --join")
-        pinned = _current_validators(check_address(join_from, "--from address"),
-                                     genesis.network)
+        pinned = _current_validators(check_address(join_from, "--from address"), genesis,
+                                     tls)
     store = Store(files["ledger"], create=True)
     try:
         Ledger.initialize(store, genesis)
@@ -164,16 +209,42 @@ def init_node(data_dir: Path, genesis_path: Path, key_path: Path,
         store.close()
     config = NodeConfig(member_id=member.id, network=genesis.network, api_address=api,
                         genesis_hash=genesis_hash(genesis).hex(),
-                        peer_address=member.peer_address, join=join)
+                        peer_address=member.peer_address, join=join, peer_listen=peer_listen,
+                        p2p_listen=p2p_listen, tls=tls,
+                        client_certificates=client_certificates)
     if pinned:
         _write_json(files["pinned"], [json_format.MessageToDict(v) for v in pinned])
     _write_json(files["config"], asdict(config))
     return {**config.summary, "data_dir": str(data_dir)}
 
 
-def _current_validators(address: str, network: str) -> list[documents_pb2.MemberRecord]:
+def _check_listening(member: documents_pb2.MemberRecord, join: str, peer_listen: str,
+                     p2p_listen: str, tls: str) -> None:
+    """Refuse listen settings that the node could not use, naming the option."""
     try:
-        with Client(address, timeout=10) as client:
+        check_tls_mode(tls)
+    except ValueError as exc:
+        raise NodeError(str(exc)) from None
+    if peer_listen:
+        check_address(peer_listen, "peer listen address")
+        if not join and not member.validator:
+            raise NodeError(f"member {member.id!r} is not a validator: it serves no peer "
+                            "traffic, so it has no peer listen address")
+        if not join and not member.peer_address:
+            raise NodeError(f"member {member.id!r} has no peer address in the genesis: peers "
+                            "reach it on its API address, so it needs no peer listen address")
+    if p2p_listen:
+        # Without a p2p address of its own the node still dials the others' meshes.
+        check_listen_multiaddr(p2p_listen)
+
+
+def _current_validators(address: str, genesis: ledger_pb2.Genesis,
+                        tls: str) -> list[documents_pb2.MemberRecord]:
+    network = genesis.network
+    # The node asked is pinned by the genesis: the member whose API address it is.
+    trust = Trust.from_genesis(genesis, tls_on_loopback=tls == "on")
+    try:
+        with Client(address, timeout=10, trust=trust) as client:
             status = client.status()
             members = client.list_members()
     except TdxError as exc:

@@ -43,7 +43,7 @@ def repair_node(data_dir: Path, join_from: str = "") -> dict[str, Any]:
         diverged = json.loads(raw) if raw is not None else None
     finally:
         store.close()
-    pinned = _current_validators(join_from, genesis.network) if join_from else []
+    pinned = _current_validators(join_from, genesis, config.tls) if join_from else []
     aside = files["ledger"].with_name(
         f"ledger.diverged-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}")
     files["ledger"].rename(aside)

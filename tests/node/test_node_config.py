@@ -48,7 +48,7 @@ def test_init_creates_a_complete_directory(files: dict[str, Path]) -> None:
     summary = init(files, api_address="127.0.0.1:7999")
     data = files["data"]
     assert summary == {"member_id": "de-customs", "network": "tdx-test",
-                       "api_address": "127.0.0.1:7999", "peer_address": "",
+                       "api_address": "127.0.0.1:7999", "peer_address": "", "tls": "auto",
                        "data_dir": str(data)}
     assert stat.S_IMODE(paths(data)["key"].stat().st_mode) == 0o600
     assert Identity.load(paths(data)["key"]).public_key == identity("de-customs").public_key
