@@ -98,7 +98,6 @@ class RaftDriver:
         self.node = RawNode(config, raft)
         self.voters = Voters(ledger, self.node, pinned)
         self.transport = transport
-        transport.attach(self)
         self.leader = ""
         self.role = StateRole.FOLLOWER
         self._proposals: dict[bytes, asyncio.Future[AppliedBlock]] = {}
@@ -115,6 +114,8 @@ class RaftDriver:
                                    wake=self._wake.set, refusals=self._refusals,
                                    compact_every=compact_every)
         self.on_fatal: Callable[[BaseException], None] = lambda exc: None
+        # Last, once every part is made: from here on the transport delivers to this driver.
+        transport.attach(self)
 
     # -- inputs --------------------------------------------------------------------------
 

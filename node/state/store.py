@@ -6,6 +6,7 @@ Key layout (integers are 8-byte big-endian so that keys sort by number)::
     meta/height               height of the last applied block
     meta/applied              Raft index of the last applied entry
     meta/documents            count of document records
+    meta/diverged             where this ledger left the certified chain (replication/divergence)
     raft/hard                 HardState
     raft/log/<index>          Entry
     raft/snapshot             Snapshot
