@@ -37,6 +37,7 @@ from tdx.node.ops.config import (
     pinned_validators,
 )
 from tdx.node.ops.logs import configure_logging, json_logs
+from tdx.node.ops.tls import NodeTls
 from tdx.node.replication.clients import ClientPool
 from tdx.node.replication.divergence import FenceInterceptor
 from tdx.node.replication.driver import COMPACT_EVERY, RaftDriver
@@ -107,7 +108,10 @@ class Node:
         """Serve until ``stop`` is called or SIGINT/SIGTERM arrives."""
         loop = asyncio.get_running_loop()
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tdx-io")
-        clients = ClientPool()  # one channel per other node's API; opened on first use
+        tls = NodeTls.for_node(self.identity, self.ledger, self.config,
+                               paths(self.data_dir)["tls"])
+        # One channel per other node's API, opened on first use, pinned by the ledger.
+        clients = ClientPool(tls.connect)
         applied_queue: asyncio.Queue[AppliedBlock] = asyncio.Queue()
         member = self.ledger.member(self.identity.member_id)
         if member is None and not self.config.join:
@@ -122,6 +126,7 @@ class Node:
             identity = self.identity
             # The transport is made first; the driver, given it, attaches as its inbox.
             peers = PeerTransport(identity, self.ledger.network)
+            peers.trust = tls.trust()
             driver = RaftDriver(member_id=identity.member_id, store=self.store,
                                 ledger=self.ledger, raft=RaftStore(self.store),
                                 transport=peers, sign=block_signer(identity),
@@ -181,15 +186,18 @@ class Node:
                   reflection.SERVICE_NAME]
         reflection.enable_server_reflection(names, server)
         addresses = [self.config.api_address]
-        if driver is not None and member is not None and member.peer_address and (
-            member.peer_address.rpartition(":")[2] != self.config.api_address.rpartition(":")[2]
+        # Where peer traffic is served: node.json's peer listen address (NAT, containers),
+        # else the member's advertised peer address.
+        peer_listen = self.config.peer_listen or (member.peer_address if member else "")
+        if driver is not None and peer_listen and (
+            peer_listen.rpartition(":")[2] != self.config.api_address.rpartition(":")[2]
         ):
             # A peer address on another port gets its own listener; on the API's port the
             # API listener (perhaps on 0.0.0.0) serves PeerService already.
-            addresses.append(member.peer_address)
+            addresses.append(peer_listen)
         for address in addresses:
             try:
-                port = server.add_insecure_port(address)
+                port = tls.add_port(server, address)
             except RuntimeError:
                 port = 0
             if port == 0:
@@ -265,7 +273,7 @@ class Node:
 
     def _mesh_link(self, member: documents_pb2.MemberRecord | None) -> MeshLink | None:
         """The node's mesh, when it has a libp2p address (genesis or TDX_P2P_LISTEN)."""
-        listen = os.environ.get("TDX_P2P_LISTEN") or (
+        listen = os.environ.get("TDX_P2P_LISTEN") or self.config.p2p_listen or (
             listen_address(member.p2p_address) if member is not None and member.p2p_address
             else "")
         if not listen:

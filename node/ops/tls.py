@@ -28,12 +28,18 @@ import os
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 import grpc.aio
-from tdx.sdk import Identity, Trust, anchor_pem, is_loopback, make_certificate
+from tdx.sdk import Identity, Trust, aio_channel, anchor_pem, is_loopback, make_certificate
+from tdx.sdk._client import CHANNEL_OPTIONS
 from tdx.sdk._tls import CERTIFICATE_LIFETIME, split_target
 from tdx.v1 import documents_pb2
+
+if TYPE_CHECKING:
+    from tdx.node.ops.config import NodeConfig
+    from tdx.node.state.ledger import Ledger
 
 log = logging.getLogger("tdx.node.tls")
 
@@ -79,6 +85,19 @@ class NodeTls:
         self._roots_of: frozenset[bytes] = frozenset()
         self._credentials: grpc.ServerCredentials | None = None
 
+    @classmethod
+    def for_node(cls, identity: Identity, ledger: Ledger, config: NodeConfig,
+                 pem_path: Path) -> NodeTls:
+        """The TLS of a node: its settings from ``node.json``, the hosts it listens on and
+        is reached at (for its certificate), its ledger's members (to pin others by)."""
+        member = ledger.member(identity.member_id)
+        hosts = [config.api_address, config.peer_listen]
+        if member is not None:
+            hosts += [member.api_address, member.peer_address]
+        return cls(identity, ledger.network, lambda: ledger.members, mode=config.tls,
+                   client_certificates=config.client_certificates, hosts=hosts,
+                   pem_path=pem_path)
+
     def uses_tls(self, address: str) -> bool:
         """Whether this node's listener on ``address`` serves TLS."""
         return listener_uses_tls(address, self.mode)
@@ -89,10 +108,18 @@ class NodeTls:
         return Trust.from_members(self._members, tls_on_loopback=self.mode == "on",
                                   identity=self.identity)
 
+    def connect(self, address: str) -> grpc.aio.Channel:
+        """A channel to another node's API at ``address``, pinned by this node's trust (a
+        ``ClientPool``'s ``connect``); TlsError when TLS is due and no member is there."""
+        return aio_channel(address, trust=self.trust(), options=CHANNEL_OPTIONS)
+
     def add_port(self, server: grpc.aio.Server, address: str) -> int:
         """Listen on ``address``: TLS or plaintext by the rule; 0 when it cannot."""
         if not self.uses_tls(address):
+            log.info("serving plaintext on %s (a loopback address)", address)
             return server.add_insecure_port(address)
+        log.info("serving TLS on %s%s", address,
+                 " (client certificates required)" if self.client_certificates else "")
         if self._credentials is None:
             # grpc documents a None from the fetcher as "keep the current certificate"; the
             # type stubs leave None out.

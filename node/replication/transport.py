@@ -31,7 +31,7 @@ from tdx.node.replication.election import ElectionProofs
 from tdx.node.replication.replay import ReplayWindow
 from tdx.node.replication.seams import DetachedInbox, Inbox, Signature
 from tdx.node.replication.wire import message_from_pb, message_to_pb
-from tdx.sdk import PEER_DOMAIN, Identity, ledger_pb2
+from tdx.sdk import PEER_DOMAIN, Identity, TlsError, Trust, aio_channel, ledger_pb2
 from tdx.sdk import verify_signature as verify
 from tdx.v1 import documents_pb2, peer_pb2, peer_pb2_grpc
 
@@ -81,6 +81,8 @@ class PeerTransport:
         self._peers: dict[str, _Peer] = {}
         self._sequence = int(time.time() * 1000) * 1_000_000
         self.isolated = False
+        # How peers are pinned over TLS (the node's ledger trust); None: the process default.
+        self.trust: Trust | None = None
         self._closed = False
         # Batches sent before this process started are stale: refusing them closes the
         # window in which captured batches could be replayed after a restart.
@@ -196,7 +198,15 @@ class PeerTransport:
         batch = peer_pb2.PeerBatch(body=raw, signer=self.identity.public_key,
                                    signature=self.identity.sign(PEER_DOMAIN, raw))
         if peer.channel is None:
-            peer.channel = grpc.aio.insecure_channel(peer.address, options=CHANNEL_OPTIONS)
+            try:
+                # Plaintext on loopback, else TLS pinned to the key the ledger names there.
+                peer.channel = aio_channel(peer.address, trust=self.trust,
+                                           options=CHANNEL_OPTIONS)
+            except TlsError as exc:
+                if peer.last_error != "TLS":
+                    log.warning("cannot reach validator %s: %s", peer.member_id, exc)
+                peer.connected, peer.last_error = False, "TLS"
+                return False
         stub = peer_pb2_grpc.PeerServiceStub(peer.channel)
         try:
             await stub.Send(peer_pb2.SendRequest(batch=batch), timeout=SEND_TIMEOUT)
@@ -206,6 +216,11 @@ class PeerTransport:
                             peer.address, exc.code().name, exc.details())
             peer.connected = False
             peer.last_error = exc.code().name
+            if "handshake failed" in (exc.details() or "").lower():
+                # Pinned to a key the peer does not prove: the next try pins what the
+                # ledger names then (a rotation recorded since).
+                await peer.channel.close()
+                peer.channel = None
             return False
         if not peer.connected:
             log.info("connected to validator %s at %s", peer.member_id, peer.address)
