@@ -118,8 +118,11 @@ def failure_from(exc: BaseException, node: object = None) -> Failure | None:
     if isinstance(exc, Unavailable) and not exc.reason:
         # No reason code: the refusal came from gRPC itself, not from a node's answer.
         where = f" at {node}" if node else ""
+        hint = ("; a node that serves TLS closes plaintext connections (pin it: --genesis, "
+                "--pin) and one that requires client certificates closes those without "
+                "one (--client-key)") if "Socket closed" in exc.message else ""
         return Failure(f"no node answers{where} ({exc.message or exc.code}); is it running? "
-                       "(set --node, TDX_NODE or TDX_DEVNET)", code=exc.code)
+                       f"(set --node, TDX_NODE or TDX_DEVNET){hint}", code=exc.code)
     if isinstance(exc, ApiError):
         # A live node's answer: its words, and its reason code when it gave one.
         why = f" ({exc.reason})" if exc.reason and exc.reason not in exc.message else ""

@@ -46,10 +46,13 @@ def devnet() -> None:
 @click.option("--base-port", type=click.IntRange(0, 65535), default=None,
               help="Node i serves its API on BASE+i and its libp2p mesh on BASE+200+i; 0 "
                    "picks free ports. [default: 7400, or free ports when those are taken]")
+@click.option("--tls", is_flag=True,
+              help="Serve TLS on loopback too, every node pinned by its member key (a new "
+                   "devnet; --devnet DIR then pins its nodes by its genesis).")
 @TIMEOUT_OPTION
 @json_option
 def up(root: Path, validators: int, observers: int, network: str, base_port: int | None,
-       timeout: float, as_json: bool) -> None:
+       tls: bool, timeout: float, as_json: bool) -> None:
     """Create keys and a genesis and start every node; or start the devnet DIR holds.
 
     Writes DIR/devnet.json with each node's name, role, API and libp2p addresses, data
@@ -61,6 +64,7 @@ def up(root: Path, validators: int, observers: int, network: str, base_port: int
     Example:
       tdx devnet up --dir ./devnet --validators 3 --observers 1
       tdx devnet up --dir ./net2 --base-port 7500
+      tdx devnet up --dir ./net3 --tls --base-port 7600
     """
     from tdx.node.ops.devnet import DEFAULT_BASE_PORT, devnet_up
 
@@ -68,7 +72,7 @@ def up(root: Path, validators: int, observers: int, network: str, base_port: int
     manifest = devnet_up(root, validators=validators, observers=observers, network=network,
                          timeout=timeout,
                          base_port=DEFAULT_BASE_PORT if base_port is None else base_port,
-                         fallback=base_port is None,
+                         fallback=base_port is None, tls=tls,
                          progress=(lambda _: None) if as_json else output.line)
     output.emit(manifest, lambda: _summary(output, root, manifest))
 
@@ -159,6 +163,8 @@ def _summary(output: Output, root: Path, manifest: dict[str, Any]) -> None:
                  ([n["name"], n["role"], n["api"], n["pid"], n["data_dir"], n["log"]]
                   for n in manifest["nodes"]), no_wrap=["api", "data", "log"])
     output.line(f"genesis: {manifest['genesis']}")
+    if manifest.get("tls"):
+        output.line("TLS on every node; --devnet pins each to the member key in the genesis")
     output.line(f"talk to its leader: export {DEVNET_ENV}={root} (or --devnet {root})")
     output.line(f"stop it with: tdx devnet stop --dir {root}")
 

@@ -6,6 +6,10 @@ import os
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
+# grpc's core logs each failed TLS handshake at INFO on stderr; the CLI says what failed in
+# one line itself (set GRPC_VERBOSITY to see grpc's own). Read when grpc loads: set first.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+
 import click
 from tdx.sdk import set_default_trust
 

@@ -76,6 +76,8 @@ docker/build.sh "$image" >/dev/null
 say "writing the network's files"
 "$tdx" devnet compose --dir "$net" --host-port 0 --network tdx-docker-test --json \
   >"$work/manifest.json"
+# The nodes serve TLS: the network's folder pins each published port to its member key.
+export TDX_DEVNET="$net"
 # api NAME: the node's address on this host
 api() { "$py" -c 'import json,sys; print(next(n["api"] for n in json.load(open(sys.argv[1]))["nodes"] if n["name"] == sys.argv[2]))' "$work/manifest.json" "$1"; }
 validators=(validator-1 validator-2 validator-3)
@@ -129,6 +131,11 @@ leader() {
 wait_until 60 "the validators did not agree on a leader" leader "${validators[@]}"
 first_leader="$(leader "${validators[@]}")"
 say "leader: $first_leader"
+
+if "$tdx" status --node "$(api validator-1)" --pin "$net/keys/validator-2.key" >/dev/null 2>&1; then
+  fail "validator-1 answered a client pinned to validator-2's key"
+fi
+say "TLS: a client pinned to another member's key is refused"
 
 # make_docs FROM TO: export declarations with distinct UCRs, one file each; prints the files.
 make_docs() {

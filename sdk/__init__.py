@@ -94,6 +94,7 @@ from ._tls import (
     TlsCertificate,
     anchor_pem,
     issuing_key,
+    load_certificate,
     make_certificate,
     read_certificate,
 )
@@ -206,6 +207,7 @@ __all__ = [
     "key_rotation",
     "kind_of",
     "ledger_pb2",
+    "load_certificate",
     "load_genesis",
     "make_certificate",
     "member_record",

@@ -11,9 +11,17 @@
     ROOT/compose.json     a manifest: each node's service, role and published address
 
 The genesis advertises names that resolve only on the compose network; node.json holds the
-listen address. A member's peer address is left empty, so a validator serves PeerService on
-its API port and peers dial its API address. Published ports are bound to 127.0.0.1 by the
-compose file, so that only this host reaches the nodes from outside their network.
+listen addresses (API 0.0.0.0:7400, mesh /ip4/0.0.0.0/tcp/7600). A member's peer address is
+left empty, so a validator serves PeerService on its API port and peers dial its API address.
+Published ports are bound to 127.0.0.1 by the compose file, so that only this host reaches the
+nodes from outside their network.
+
+Every node serves TLS (it listens on 0.0.0.0, not loopback), with a certificate issued by its
+member key; the nodes pin each other by the genesis (``validator-2:7400`` is member
+validator-2's address). From this host, ``--devnet ROOT`` (or env TDX_DEVNET) pins each
+published port to its node's member key (``compose.json`` maps them: ``"tls": true``); in a
+container, the image's health check pins the node's own key (env TDX_PIN=/data/node.key in
+the compose file).
 
 The containers run as ``uid``: the image's user (10001) when this runs as root (the node
 folders are then handed to that user), else the caller's own uid, so that the key files stay
@@ -95,7 +103,8 @@ def compose_network(root: Path, *, network: str = "tdx-compose",
     genesis_path.write_text(genesis_json(genesis))
     (root / "nodes").mkdir()
     for node in nodes:
-        init_node(Path(node["data_dir"]), genesis_path, Path(node["key"]), LISTEN_ADDRESS)
+        init_node(Path(node["data_dir"]), genesis_path, Path(node["key"]), LISTEN_ADDRESS,
+                  p2p_listen=f"/ip4/0.0.0.0/tcp/{P2P_PORT}")
     if run_uid != os.geteuid():
         _give_to(root / "nodes", run_uid, run_gid)
     env = {"TDX_NET_DIR": str(root), "TDX_UID": str(run_uid), "TDX_GID": str(run_gid)}
@@ -103,7 +112,7 @@ def compose_network(root: Path, *, network: str = "tdx-compose",
     (root / ENV_FILE).write_text("".join(f"{k}={v}\n" for k, v in env.items()))
     manifest: dict[str, Any] = {"network": network, "genesis": str(genesis_path),
                                 "env_file": str(root / ENV_FILE), "uid": run_uid,
-                                "gid": run_gid, "nodes": nodes}
+                                "gid": run_gid, "tls": True, "nodes": nodes}
     (root / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
 

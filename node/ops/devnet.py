@@ -6,6 +6,11 @@ file, log and pid, plus the genesis, the leader and the base port. With a base p
 i serves its API on P+i and its libp2p mesh on P+200+i (the CLI's default P is 7400); with 0
 every port is a free one picked at run time (what tests use).
 
+With ``tls`` every node serves TLS on loopback too (node.json ``tls: on``) and the validators
+and observers pin each other by the genesis; ``devnet.json`` then says ``"tls": true``, and
+whoever talks to the devnet through it (``devnet_trust``, the CLI's ``--devnet``) pins every
+node to its member key.
+
 ``devnet_start`` starts the nodes of a stopped devnet and ``devnet_down`` stops them, keeping
 every file. A node is found by the lock its process holds on its ledger
 (``process.serving_pid``), so a node restarted by hand is seen and stopped too, and no other
@@ -34,7 +39,7 @@ from tdx.node.ops.process import (
     wait_healthy,
 )
 from tdx.node.replication.mesh import p2p_address
-from tdx.sdk import Client, Identity, TdxError, genesis_json
+from tdx.sdk import Client, Identity, TdxError, Trust, genesis_json
 from tdx.v1 import documents_pb2, ledger_pb2
 
 MANIFEST = "devnet.json"
@@ -48,7 +53,8 @@ Progress = Callable[[str], None]
 
 def devnet_up(root: Path, *, validators: int = 3, observers: int = 1,
               network: str = "tdx-devnet", timeout: float = 60.0, base_port: int = 0,
-              fallback: bool = False, progress: Progress = lambda _: None) -> dict[str, Any]:
+              fallback: bool = False, tls: bool = False,
+              progress: Progress = lambda _: None) -> dict[str, Any]:
     """Create and start a devnet in ``root``, or start the one it holds; return the manifest.
 
     A new devnet's ports start at ``base_port`` (0: free ports); with ``fallback``, ports
@@ -56,6 +62,7 @@ def devnet_up(root: Path, *, validators: int = 3, observers: int = 1,
     an error. Waits until every node answers its health check and a leader is elected; on
     failure every process started here is stopped again. The returned manifest also says
     which nodes were started (``started``) and whether the devnet existed (``resumed``).
+    ``tls`` makes a new devnet serve TLS on loopback too (see the module docstring).
     """
     if (root / MANIFEST).exists():
         return devnet_start(root, timeout=timeout, progress=progress)
@@ -91,9 +98,10 @@ def devnet_up(root: Path, *, validators: int = 3, observers: int = 1,
     genesis_path = root / "genesis.json"
     genesis_path.write_text(genesis_json(genesis))
     for node in nodes:
-        init_node(Path(node["data_dir"]), genesis_path, Path(node["key"]), node["api"])
+        init_node(Path(node["data_dir"]), genesis_path, Path(node["key"]), node["api"],
+                  tls="on" if tls else "auto")
     manifest: dict[str, Any] = {"network": network, "genesis": str(genesis_path),
-                                "base_port": base, "nodes": nodes}
+                                "base_port": base, "tls": tls, "nodes": nodes}
     return _start(root, manifest, timeout, progress, created=True)
 
 
@@ -128,7 +136,7 @@ def _start(root: Path, manifest: dict[str, Any], timeout: float, progress: Progr
             wait_healthy(process, max(1.0, deadline - time.monotonic()))
         leader = wait_for_leader(
             [n["api"] for n in manifest["nodes"] if n["role"] == "validator"],
-            max(1.0, deadline - time.monotonic()))
+            max(1.0, deadline - time.monotonic()), devnet_trust(manifest))
         progress(f"leader: {leader}")
     except BaseException:
         for process in processes:
@@ -168,15 +176,25 @@ def _ports(count: int, base: int, fallback: bool,
     return [(ordered[i], ordered[count + i]) for i in range(count)], 0
 
 
-def wait_for_leader(addresses: list[str], timeout: float) -> str:
-    """Wait until the validators at ``addresses`` agree on one leader; return its id."""
+def devnet_trust(manifest: dict[str, Any]) -> Trust | None:
+    """How to pin the nodes of a devnet made with TLS (by its genesis), or None (plaintext)."""
+    if not manifest.get("tls"):
+        return None
+    return Trust.from_genesis(manifest["genesis"], tls_on_loopback=True)
+
+
+def wait_for_leader(addresses: list[str], timeout: float, trust: Trust | None = None) -> str:
+    """Wait until the validators at ``addresses`` agree on one leader; return its id.
+
+    ``trust`` pins them when they serve TLS (``devnet_trust``).
+    """
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
         leaders = set()
         for address in addresses:
             try:
-                with Client(address, timeout=2, retry=None) as client:
+                with Client(address, timeout=2, retry=None, trust=trust) as client:
                     leaders.add(client.status().leader)
             except TdxError as exc:
                 last = str(exc)
@@ -202,12 +220,14 @@ def load_manifest(root: Path) -> dict[str, Any]:
 def devnet_status(root: Path) -> list[dict[str, Any]]:
     """Each node of the devnet with its pid (0: not running) and what it reports."""
     rows = []
-    for node in load_manifest(root)["nodes"]:
+    manifest = load_manifest(root)
+    trust = devnet_trust(manifest)
+    for node in manifest["nodes"]:
         pid = node_pid(node)
         row = {**node, "pid": pid, "running": bool(pid), "status": None}
         if pid:
             try:
-                with Client(node["api"], timeout=2, retry=None) as client:
+                with Client(node["api"], timeout=2, retry=None, trust=trust) as client:
                     answer = client.status()
                 row["status"] = {"role": answer.role, "term": answer.term,
                                  "leader": answer.leader, "height": answer.height,

@@ -20,6 +20,9 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tdx.node.errors import NodeError
+from tdx.node.ops.config import load_config, paths
+from tdx.node.ops.tls import listener_uses_tls
+from tdx.sdk import Identity, TdxError, Trust, channel, public_key_of_file
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -165,11 +168,29 @@ def spawn_node(data_dir: Path, api_address: str, log_path: Path | None = None,
                        process=process)
 
 
+def own_channel(data_dir: Path, address: str) -> grpc.Channel:
+    """A channel to the node of ``data_dir`` at ``address``: plaintext where it serves
+    plaintext, else TLS pinned to the member key in its folder (presented as a client
+    certificate too, where the node requires one; an encrypted key needs env
+    TDX_KEY_PASSPHRASE for that)."""
+    try:
+        config = load_config(data_dir)
+        if not listener_uses_tls(address, config.tls):
+            return channel(address)
+        key = paths(data_dir)["key"]
+        identity = (Identity.load(key, os.environ.get("TDX_KEY_PASSPHRASE"))
+                    if config.client_certificates else None)
+        trust = Trust(keys=frozenset({public_key_of_file(key)[1]}), identity=identity)
+        return channel(address, trust=trust)
+    except TdxError as exc:
+        raise NodeError(f"cannot talk to the node of {data_dir}: {exc}") from None
+
+
 def wait_healthy(node: NodeProcess, timeout: float = 20.0) -> None:
     """Wait until the node's gRPC health check says SERVING; raise NodeError if it dies."""
     deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(node.api_address) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
+    with own_channel(node.data_dir, node.api_address) as opened:
+        stub = health_pb2_grpc.HealthStub(opened)
         while time.monotonic() < deadline:
             if not node.alive():
                 raise NodeError(f"node {node.data_dir} exited: {node.log_tail(5)}")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from tdx.node.ops.config import init_node
 from tdx.node.ops.process import NodeProcess, free_port, spawn_node, wait_healthy
-from tdx.sdk import Identity, documents_pb2, genesis_json, ledger_pb2
+from tdx.sdk import Identity, Trust, documents_pb2, genesis_json, ledger_pb2
 
 Members = Mapping[str, tuple[str, Sequence[str]]]
 """Member id -> (ISO country code, roles)."""
@@ -44,6 +44,12 @@ class LocalNetwork:
     def address(self) -> str:
         """The node's API address."""
         return self.node.api_address
+
+    def trust(self, identity: Identity | None = None) -> Trust:
+        """A trust that pins the node by the genesis, over TLS even on loopback (for a node
+        started with ``tls="on"``), presenting ``identity`` where client certificates are
+        required."""
+        return Trust.from_genesis(self.genesis, tls_on_loopback=True, identity=identity)
 
     def restart(self) -> None:
         """Start the node again on the same data directory and address."""
@@ -78,9 +84,14 @@ def write_network(folder: Path, members: Members, *, validator: str,
 @contextmanager
 def local_network(members: Members, *, validator: str, network: str = "tdx-test",
                   folder: Path | None = None, env: dict[str, str] | None = None,
-                  created_ms: int = 1_700_000_000_000) -> Iterator[LocalNetwork]:
+                  created_ms: int = 1_700_000_000_000, tls: str = "auto",
+                  client_certificates: bool = False) -> Iterator[LocalNetwork]:
     """Start a one-validator network in ``folder`` (a temporary one when None, removed
-    afterwards); the node is stopped when the block ends, whatever happens in it."""
+    afterwards); the node is stopped when the block ends, whatever happens in it.
+
+    ``tls="on"`` makes the node serve TLS on its loopback address (reach it with
+    ``net.trust()``), and ``client_certificates`` makes it require member client
+    certificates."""
     with ExitStack() as stack:
         if folder is None:
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="tdx-")))
@@ -88,7 +99,8 @@ def local_network(members: Members, *, validator: str, network: str = "tdx-test"
         genesis, genesis_path, identities = write_network(
             folder, members, validator=validator, network=network, created_ms=created_ms,
             api_address=address)
-        init_node(folder / "node", genesis_path, folder / f"{validator}.key", address)
+        init_node(folder / "node", genesis_path, folder / f"{validator}.key", address,
+                  tls=tls, client_certificates=client_certificates)
         net = LocalNetwork(folder, genesis, genesis_path, identities,
                            spawn_node(folder / "node", address, folder / "node.log", env))
         try:

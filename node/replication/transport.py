@@ -211,14 +211,16 @@ class PeerTransport:
         try:
             await stub.Send(peer_pb2.SendRequest(batch=batch), timeout=SEND_TIMEOUT)
         except grpc.aio.AioRpcError as exc:
-            if peer.connected or peer.last_error != exc.code().name:
+            refused = "handshake failed" in (exc.details() or "").lower()
+            error = "TLS" if refused else exc.code().name
+            if peer.connected or peer.last_error != error:
                 log.warning("cannot reach validator %s at %s: %s %s", peer.member_id,
-                            peer.address, exc.code().name, exc.details())
+                            peer.address, "it does not prove the member key the ledger "
+                            "names for it:" if refused else exc.code().name, exc.details())
             peer.connected = False
-            peer.last_error = exc.code().name
-            if "handshake failed" in (exc.details() or "").lower():
-                # Pinned to a key the peer does not prove: the next try pins what the
-                # ledger names then (a rotation recorded since).
+            peer.last_error = error
+            if refused:
+                # The next try pins what the ledger names then (a rotation recorded since).
                 await peer.channel.close()
                 peer.channel = None
             return False
