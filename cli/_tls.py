@@ -5,14 +5,18 @@ A node that is not on a loopback address serves TLS, and every command that talk
 checks that the node proves the member key the ledger names for it (``tdx.sdk.Trust``):
 
 - ``--genesis FILE`` (env TDX_GENESIS): pin by the genesis's members, the one whose API
-  address is ``--node``;
+  address is ``--node``; FILE may also be the member list ``tdx gov members --json`` wrote,
+  which is how a CLI user follows a key rotation once governance has recorded it;
 - ``--pin MEMBER|KEY`` (env TDX_PIN): pin to that member (looked up in the genesis), to a
-  64-hex public key, or to the public key in a key file; with a pin, loopback uses TLS too;
+  64-hex public key, or to the public key in a key file;
 - ``--devnet DIR``: a devnet (``devnet.json``) or compose network (``compose.json``) made
   with TLS brings its genesis and the host address of each node;
 - ``--client-key FILE`` (env TDX_CLIENT_KEY): present that member key in a client
   certificate, for nodes that require one;
 - ``--insecure``: plaintext, only for loopback, with a warning.
+
+Given any of these, a loopback node is reached over TLS too (pinned like any other); without
+them (and without a TLS devnet) it is plaintext, as it was before TLS.
 
 The options are eager and stored in ``ctx.meta``; before ``--node`` is settled, ``apply_trust``
 makes the trust the process default (``tdx.sdk.set_default_trust``), so every client the
@@ -73,8 +77,9 @@ def tls_options(func: F) -> F:
         click.option("--genesis", "trust_genesis", envvar=GENESIS_ENV, expose_value=False,
                      is_eager=True, callback=_remember("genesis"), metavar="FILE",
                      type=click.Path(dir_okay=False, path_type=Path),
-                     help=f"The network's genesis: its members' keys pin the node over TLS "
-                          f"(env {GENESIS_ENV})."),
+                     help=f"The network's genesis (or a member list saved from `tdx gov "
+                          f"members --json`): its members' keys pin the node over TLS (env "
+                          f"{GENESIS_ENV})."),
     ):
         func = option(func)
     return func
@@ -95,6 +100,25 @@ def devnet_trust_files(root: Path) -> tuple[Path | None, dict[str, str], bool]:
                 {str(n["api"]): str(n["name"]) for n in nodes if "api" in n and "name" in n},
                 True)
     return None, {}, False
+
+
+def trusted_members(path: Path) -> list[documents_pb2.MemberRecord]:
+    """The members in ``path``: a genesis file, or the list ``tdx gov members --json`` wrote
+    (ids, hex public keys and addresses)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        data = None
+    if not isinstance(data, list):
+        return list(load_genesis(path).members)
+    try:
+        return [documents_pb2.MemberRecord(
+            id=str(m["id"]), public_key=bytes.fromhex(str(m["public_key"])),
+            api_address=str(m.get("api_address", "")),
+            peer_address=str(m.get("peer_address", ""))) for m in data]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise click.BadParameter(f"{path} is neither a genesis nor a member list from `tdx "
+                                 f"gov members --json`: {exc}", param_hint="--genesis") from None
 
 
 def _pin_keys(pin: str, members: list[documents_pb2.MemberRecord]) -> tuple[frozenset[bytes],
@@ -127,7 +151,10 @@ def build_trust(meta: dict[str, Any], devnet: Path | None,
     client_key: Path | None = meta.get("client_key")
     if genesis_path is None and pin is None and client_key is None:
         return None
-    members = list(load_genesis(genesis_path).members) if genesis_path is not None else []
+    # Options given on purpose pin over TLS wherever they can, loopback too (--insecure
+    # is the way back to plaintext there).
+    tls_on_loopback = tls_on_loopback or bool(meta)
+    members = trusted_members(genesis_path) if genesis_path is not None else []
     keys, member = _pin_keys(pin, members) if pin else (frozenset(), "")
     identity = load_key(client_key) if client_key is not None else None
     return Trust.from_members(members, member=member, keys=keys, aliases=aliases,

@@ -23,7 +23,9 @@ Invoke = Callable[..., Result]
 
 # Variables the CLI reads; a test sees them only when it sets them.
 _CLEAN_ENV: dict[str, str | None] = {"TDX_KEY_PASSPHRASE": None, "TDX_NODE": None,
-                                     "TDX_KEY": None, "TDX_DEVNET": None}
+                                     "TDX_KEY": None, "TDX_DEVNET": None,
+                                     "TDX_GENESIS": None, "TDX_PIN": None,
+                                     "TDX_CLIENT_KEY": None}
 
 
 def check_edge(result: Result) -> None:
