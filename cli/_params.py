@@ -85,6 +85,24 @@ def listen_multiaddr(value: str) -> str:
     return f"/{protocol}/{written}/tcp/{port}"
 
 
+def member_public_key(key_file: Path | None, public_key: str | None,
+                      key_flag: str = "--member-key") -> bytes | None:
+    """A member's public key from its key file or from 64 hex digits (one, not both)."""
+    if key_file is not None and public_key is not None:
+        raise click.UsageError(f"give {key_flag} or --public-key, not both")
+    if key_file is not None:
+        return public_key_of_file(key_file)[1]
+    if public_key is None:
+        return None
+    try:
+        raw = bytes.fromhex(public_key)
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        raise click.BadParameter("must be 64 hex digits", param_hint="--public-key")
+    return raw
+
+
 def choose_p2p(p2p: str | None, p2p_address_given: str | None,
                public_key: bytes | None) -> str | None:
     """The member's p2p address from ``--p2p HOST:PORT`` or ``--p2p-address MULTIADDR``."""

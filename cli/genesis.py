@@ -22,7 +22,7 @@ from tdx.sdk import (
 from tdx.v1 import documents_pb2
 
 from ._output import Output, TdxGroup, read_text, warn, write_atomically
-from ._params import HOST_PORT, choose_p2p, json_option
+from ._params import HOST_PORT, choose_p2p, json_option, member_public_key
 
 
 @click.group(cls=TdxGroup)
@@ -148,7 +148,10 @@ def _window_text(window: CreatedWindow) -> str:
                 type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--name", required=True, help="The member's display name.")
 @click.option("--key", "key_file", type=click.Path(dir_okay=False, path_type=Path),
-              required=True, help="The member's key file (only its public key is read).")
+              help="The member's key file (only its public key is read).")
+@click.option("--public-key", "public_key_hex", metavar="HEX",
+              help="Or the member's public key (what `tdx keys show` prints), with --id: "
+                   "an administration sends only that.")
 @click.option("--roles", callback=_roles, required=True, metavar="ROLE[,ROLE...]",
               help=f"Comma-separated roles: {', '.join(ROLES)}.")
 @click.option("--id", "member_id", metavar="ID",
@@ -166,10 +169,10 @@ def _window_text(window: CreatedWindow) -> str:
               help="The same as a full multiaddr, /ip4/HOST/tcp/PORT/p2p/PEERID (PEERID: "
                    "the peer id of the member's key).")
 @json_option
-def add_member(genesis_file: Path, name: str, key_file: Path, roles: list[str],
-               member_id: str | None, country: str, validator: bool, address: str | None,
-               peer_address: str | None, p2p: str | None, p2p_address: str | None,
-               as_json: bool) -> None:
+def add_member(genesis_file: Path, name: str, key_file: Path | None,
+               public_key_hex: str | None, roles: list[str], member_id: str | None,
+               country: str, validator: bool, address: str | None, peer_address: str | None,
+               p2p: str | None, p2p_address: str | None, as_json: bool) -> None:
     """Add a member to a genesis file.
 
     The file is checked as a whole (unique ids and keys, known roles, usable keys) and
@@ -185,9 +188,12 @@ def add_member(genesis_file: Path, name: str, key_file: Path, roles: list[str],
           --country FR --roles customs --validator --address ledger.douane.example:7400 \\
           --peer-address ledger.douane.example:7401 --p2p ledger.douane.example:7600
     """
+    public_key = member_public_key(key_file, public_key_hex, "--key")
+    if public_key is None or (key_file is None and not member_id):
+        raise click.UsageError("give the member's --key file, or its --public-key and --id")
     draft = read_draft(genesis_file)
-    key_member, public_key = public_key_of_file(key_file)
     p2p_address = choose_p2p(p2p, p2p_address, public_key)
+    key_member = public_key_of_file(key_file)[0] if key_file is not None else member_id or ""
     chosen = member_id or key_member
     if chosen != key_member:
         warn(f"{key_file} acts as member {key_member!r}, not {chosen!r}; documents it signs "
@@ -196,8 +202,8 @@ def add_member(genesis_file: Path, name: str, key_file: Path, roles: list[str],
         if existing.id == chosen:
             raise GenesisError(f"{genesis_file}: member {chosen!r} is already in the genesis")
         if existing.public_key == public_key:
-            raise GenesisError(f"{genesis_file}: {key_file} is already the key of member "
-                               f"{existing.id!r}")
+            raise GenesisError(f"{genesis_file}: {key_file or 'this key'} is already the key "
+                               f"of member {existing.id!r}")
     member = documents_pb2.MemberRecord(
         id=chosen, name=name, country_code=country, roles=roles, public_key=public_key,
         api_address=address or "", peer_address=peer_address or "",

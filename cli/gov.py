@@ -19,14 +19,20 @@ from tdx.sdk import (
     propose_add_member,
     propose_remove_member,
     propose_update_member,
-    public_key_of_file,
     seal,
     vote,
 )
 from tdx.v1 import governance_state_pb2 as gov_pb
 
 from ._output import Failure, Output, TdxGroup
-from ._params import HOST_PORT, choose_p2p, json_option, load_identity, node_option
+from ._params import (
+    HOST_PORT,
+    choose_p2p,
+    json_option,
+    load_identity,
+    member_public_key,
+    node_option,
+)
 from .doc import _document_id, _submit_one
 from .genesis import check_p2p_address, member_json
 
@@ -80,23 +86,6 @@ def _roles(ctx: click.Context, param: click.Parameter, value: str | None) -> lis
         raise click.BadParameter(f"roles are a comma-separated list of {', '.join(ROLES)}",
                                  ctx, param)
     return roles
-
-
-def _public_key(member_key: Path | None, public_key: str | None) -> bytes | None:
-    if member_key is not None and public_key is not None:
-        raise click.UsageError("give --member-key or --public-key, not both")
-    if member_key is not None:
-        return public_key_of_file(member_key)[1]
-    if public_key is not None:
-        try:
-            raw = bytes.fromhex(public_key)
-        except ValueError:
-            raise click.BadParameter("must be 64 hex digits",
-                                     param_hint="--public-key") from None
-        if len(raw) != 32:
-            raise click.BadParameter("must be 64 hex digits", param_hint="--public-key")
-        return raw
-    return None
 
 
 def _member_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -176,7 +165,7 @@ def propose_add(member_id: str, name: str | None, country: str | None,
           --roles customs --validator --address 10.0.0.9:7400 --p2p 10.0.0.9:7600 \\
           --member-key ng-customs.key --key customs-de.key
     """
-    key = _public_key(member_key, public_key)
+    key = member_public_key(member_key, public_key)
     p2p_address = choose_p2p(p2p, p2p_address, key)
     missing = [flag for flag, value in (("--name", name), ("--country", country),
                                         ("--roles", roles), ("--member-key or --public-key", key))
@@ -209,7 +198,7 @@ def propose_update(member_id: str, name: str | None, country: str | None,
       tdx gov propose update customs-fr --no-validator --key customs-de.key
       tdx gov propose update customs-fr --p2p 10.0.0.7:7600 --key customs-de.key
     """
-    key = _public_key(member_key, public_key)
+    key = member_public_key(member_key, public_key)
     if p2p is not None and p2p_address is not None:
         raise click.UsageError("give --p2p or --p2p-address, not both")
 

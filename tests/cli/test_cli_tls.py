@@ -39,6 +39,15 @@ def test_p2p_host_port_becomes_the_members_multiaddr(invoke: Invoke, tmp_path: P
                  str(make_key("y")), "--roles", "trader", "--country", "DE", "--p2p",
                  "10.0.0.9", code=2)
     assert "not HOST:PORT" in bad.stderr
+    # An administration sends only its public key (`tdx keys show`), and its addresses.
+    sent = public_key_of_file(make_key("customs-fr"))[1].hex()
+    by_key = as_json(invoke("genesis", "add-member", str(path), "--name", "FR", "--id",
+                            "customs-fr", "--public-key", sent, "--roles", "customs",
+                            "--country", "FR", "--p2p", "10.0.0.6:7600", "--json"))
+    assert (by_key["member"]["id"], by_key["member"]["public_key"]) == ("customs-fr", sent)
+    no_id = invoke("genesis", "add-member", str(path), "--name", "FR", "--public-key", sent,
+                   "--roles", "customs", "--country", "FR", code=2)
+    assert "or its --public-key and --id" in no_id.stderr
 
 
 def test_a_proposal_with_p2p_needs_the_members_key(invoke: Invoke, tmp_path: Path,
