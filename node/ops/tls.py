@@ -83,7 +83,8 @@ class NodeTls:
         self._lock = threading.Lock()
         self._renew_at = datetime.datetime.min.replace(tzinfo=datetime.UTC)
         self._roots_of: frozenset[bytes] = frozenset()
-        self._credentials: grpc.ServerCredentials | None = None
+        self._current: grpc.ServerCertificateConfiguration | None = None
+        self._generation = 0
 
     @classmethod
     def for_node(cls, identity: Identity, ledger: Ledger, config: NodeConfig,
@@ -120,13 +121,18 @@ class NodeTls:
             return server.add_insecure_port(address)
         log.info("serving TLS on %s%s", address,
                  " (client certificates required)" if self.client_certificates else "")
-        if self._credentials is None:
-            # grpc documents a None from the fetcher as "keep the current certificate"; the
-            # type stubs leave None out.
-            self._credentials = grpc.dynamic_ssl_server_credentials(
-                self._configuration(), self._refresh,  # type: ignore[arg-type]
-                require_client_authentication=self.client_certificates)
-        return server.add_secure_port(address, self._credentials)
+        # Credentials of its own for each listener: grpc gives a dynamic credentials' first
+        # configuration to one port only (a second add_secure_port with it fails to bind).
+        # Every listener's fetcher serves the node's current certificate.
+        with self._lock:
+            current = self._current or self._configuration()
+            served = [self._generation]
+        # grpc documents a None from the fetcher as "keep the current certificate"; the
+        # type stubs leave None out.
+        credentials = grpc.dynamic_ssl_server_credentials(
+            current, lambda: self._refresh(served),  # type: ignore[arg-type,return-value]
+            require_client_authentication=self.client_certificates)
+        return server.add_secure_port(address, credentials)
 
     def _member_keys(self) -> frozenset[bytes]:
         return frozenset(bytes(m.public_key) for m in self._members())
@@ -145,17 +151,26 @@ class NodeTls:
             self._write_chain(issued.chain_pem)
         log.info("TLS certificate issued by member key %s... until %s",
                  self.identity.public_key.hex()[:16], issued.not_after.isoformat())
-        return grpc.ssl_server_certificate_configuration(
+        self._current = grpc.ssl_server_certificate_configuration(
             [(issued.key_pem, issued.chain_pem)], root_certificates=roots)
+        self._generation += 1
+        return self._current
 
-    def _refresh(self) -> grpc.ServerCertificateConfiguration | None:
-        """grpc's question before each handshake: a new configuration, or None (keep)."""
+    def _refresh(self, served: list[int]) -> grpc.ServerCertificateConfiguration | None:
+        """grpc's question before each handshake on a listener that serves configuration
+        ``served[0]``: the current configuration when it is newer (renewed first when due),
+        or None (keep)."""
         try:
             with self._lock:
                 due = datetime.datetime.now(datetime.UTC) >= self._renew_at
                 if not due and self.client_certificates:
                     due = self._member_keys() != self._roots_of
-                return self._configuration() if due else None
+                if due:
+                    self._configuration()
+                if served[0] == self._generation:
+                    return None
+                served[0] = self._generation
+                return self._current
         except Exception:  # raised into grpc's handshake thread it would end the server
             log.exception("renewing the TLS certificate failed; the current one is kept")
             return None
