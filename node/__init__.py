@@ -2,6 +2,7 @@
 
 from tdx.node.errors import NodeError
 from tdx.node.ops.config import init_node, load_config
+from tdx.node.ops.settings import NodeSettings
 from tdx.node.server import Node, start_node
 
-__all__ = ["Node", "NodeError", "init_node", "load_config", "start_node"]
+__all__ = ["Node", "NodeError", "NodeSettings", "init_node", "load_config", "start_node"]

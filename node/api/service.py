@@ -30,7 +30,7 @@ from tdx.node.api.metrics import NodeMetrics
 from tdx.node.api.sequencer import Sequencer
 from tdx.node.replication.forward import FORWARDED_BY
 from tdx.node.replication.ordering import OrderingStatus
-from tdx.node.state.ledger import AppliedBlock, Ledger
+from tdx.node.state.ledger import Ledger
 from tdx.node.state.reads import Index
 from tdx.node.state.rules import Refusal
 from tdx.node.state.workflows import reads
@@ -92,14 +92,6 @@ class LedgerServicer(ledger_pb2_grpc.LedgerServiceServicer):
     def close(self) -> None:
         """Stop admission's checking threads."""
         self.admission.close()
-
-    async def on_applied(self, block: AppliedBlock) -> None:
-        """Called after each block is durable: resolve receipts, wake subscribers."""
-        self.sequencer.applied(block)
-        accepted = sum(r.status == ledger_pb2.RESULT_STATUS_ACCEPTED
-                       for r in block.block.results)
-        self.metrics.observe_block(block.height, accepted, len(block.block.results) - accepted)
-        await self.feed.notify()
 
     # -- submission ----------------------------------------------------------------------
 
