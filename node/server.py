@@ -161,8 +161,8 @@ class Node:
                                 transport=peers, sign=block_signer(self.identity),
                                 on_applied=applied.put_nowait, executor=executor,
                                 clients=clients, compact_every=settings.compact_every,
-                                pinned=pinned_validators(self.data_dir))
-            driver.on_fatal = self._fail
+                                pinned=pinned_validators(self.data_dir),
+                                on_fatal=self._fail)
             orderer = driver
         else:
             follower = Follower(self.ledger, executor, applied.put_nowait,

@@ -77,7 +77,8 @@ class RaftDriver:
                  on_applied: Callable[[AppliedBlock], None], executor: ThreadPoolExecutor,
                  clients: ClientPool, compact_every: int = COMPACT_EVERY,
                  seed: int | None = None,
-                 pinned: Sequence[documents_pb2.MemberRecord] = ()) -> None:
+                 pinned: Sequence[documents_pb2.MemberRecord] = (),
+                 on_fatal: Callable[[BaseException], None] = lambda exc: None) -> None:
         self.member_id = member_id
         self.ledger = ledger
         self.raft = raft
@@ -113,7 +114,7 @@ class RaftDriver:
                                    on_applied=on_applied, step=self._step,
                                    wake=self._wake.set, refusals=self._refusals,
                                    compact_every=compact_every)
-        self.on_fatal: Callable[[BaseException], None] = lambda exc: None
+        self.on_fatal = on_fatal
         # Last, once every part is made: from here on the transport delivers to this driver.
         transport.attach(self)
 
