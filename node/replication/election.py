@@ -23,7 +23,7 @@ compromised validator can do").
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from tdx.consensus import MessageType, RaftMessage
@@ -75,12 +75,18 @@ class ElectionProofs:
     # -- as a candidate and leader --------------------------------------------------------
 
     def receive_grants(self, sender: documents_pb2.MemberRecord,
-                       grants: Iterable[peer_pb2.VoteGrant], current_term: int) -> str | None:
+                       grants: Sequence[peer_pb2.VoteGrant], current_term: int,
+                       granted: int) -> str | None:
         """Keep ``sender``'s grants to this node; the reason if one is not the sender's own.
 
-        Only grants for the term this node campaigns in (or the next) are kept, so a peer
-        cannot crowd out the real ones with grants for made-up terms.
+        A batch carries at most one grant per vote it grants (``granted``), so a peer cannot
+        make this node check thousands of signatures. Only grants for the term this node
+        campaigns in (or the next) are kept, so a peer cannot crowd out the real ones with
+        grants for made-up terms.
         """
+        if len(grants) > granted:
+            return (f"the batch carries {len(grants)} vote grants for {granted} granted "
+                    "votes")
         for grant in grants:
             body = self._checked(grant, {sender.id: sender})
             if body is None or body.voter != sender.id:
@@ -142,17 +148,27 @@ class ElectionProofs:
         return None
 
     def _verify(self, proof: peer_pb2.ElectionProof) -> str | None:
+        """Count the grants that verify, for this term and leader, one per validator.
+
+        A grant this node cannot check (from a validator it does not know yet, or under a
+        key it has not seen rotate) is passed over rather than spoiling the proof, so a
+        follower that trails a membership change can still follow a leader whose verified
+        votes are a majority. A proof with more grants than there are validators is refused
+        before any signature is checked.
+        """
         members = {v.id: v for v in self.validators()}
+        if len(proof.grants) > len(members):
+            return f"{len(proof.grants)} grants for {len(members)} validators"
         voters: set[str] = set()
         for grant in proof.grants:
             body = self._checked(grant, members)
-            if body is None:
-                return "a grant does not verify against a validator's key"
-            if body.term != proof.term or body.candidate != proof.leader:
-                return "a grant is for another term or candidate"
-            voters.add(body.voter)
+            if body is None or body.voter in voters:
+                continue
+            if body.term == proof.term and body.candidate == proof.leader:
+                voters.add(body.voter)
         if not self._has_quorum(voters):
-            return f"votes from {sorted(voters)} are not a majority of the voters"
+            return (f"the votes that verify, from {sorted(voters)}, are not a majority of "
+                    "the voters")
         return None
 
     def _has_quorum(self, voters: set[str]) -> bool:

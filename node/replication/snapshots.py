@@ -54,8 +54,10 @@ class CertifiedBlocks:
         for validator in validators:
             if validator.id == self._member_id or not validator.api_address:
                 continue
-            client = self._clients.client(validator.api_address, timeout=FETCH_TIMEOUT)
             try:
+                # Inside the try: pinning a validator the ledger does not know yet (a joiner's
+                # pinned set) raises TlsError, a TdxError, and that validator is passed over.
+                client = self._clients.client(validator.api_address, timeout=FETCH_TIMEOUT)
                 block = await client.get_block(height)
             except TdxError:
                 continue
@@ -101,12 +103,17 @@ class Snapshots:
             return (f"SNAPSHOT: snapshot data (height {target.height}, raft index "
                     f"{target.raft_index}) does not match its metadata (index "
                     f"{metadata.index}) or has no block hash")
+        voters = set(metadata.conf_state.voters) | set(metadata.conf_state.learners)
+        known = {v.id for v in self._ledger.validators}
+        if not voters <= known:
+            return (f"SNAPSHOT: snapshot names members {sorted(voters - known)} that are not "
+                    "validators here")
         if target.height <= self._ledger.height:
             own = self._ledger.block(target.height)
             if own is None or block_hash(own.header) != bytes(target.block_hash):
                 return (f"SNAPSHOT: snapshot names block {target.height} with a hash that "
                         "is not this node's")
-            return self._step(message)
+            return self._agrees(own, message) or self._step(message)
         key = (message.from_, metadata.index)
         if key not in self._checks and len(self._checks) < MAX_CHECKS:
             task = asyncio.get_running_loop().create_task(
@@ -124,10 +131,25 @@ class Snapshots:
                 f"snapshot from {message.from_} names block {target.height}, which no "
                 "validator serves certified with that hash; ignored", level=logging.WARNING)
             return
-        refused = self._step(message)
+        refused = self._agrees(block, message) or self._step(message)
         if refused is not None:
             self._refusals.refused(refused.split(":")[0], refused, level=logging.WARNING)
         self._wake()
+
+    @staticmethod
+    def _agrees(block: ledger_pb2.Block, message: RaftMessage) -> str | None:
+        """Why the snapshot's Raft index and term are not those of the block it names."""
+        assert message.snapshot is not None
+        metadata = message.snapshot.metadata
+        try:
+            header = ledger_pb2.BlockHeader.FromString(block.header)
+        except DecodeError:
+            return "SNAPSHOT: the block it names has an undecodable header"
+        if header.raft_index != metadata.index or header.term != metadata.term:
+            return (f"SNAPSHOT: snapshot says index {metadata.index} term {metadata.term}, "
+                    f"but block {header.height} was entry {header.raft_index} of term "
+                    f"{header.term}")
+        return None
 
     def cancel(self) -> None:
         """Stop the checks in flight."""
@@ -168,9 +190,12 @@ class Snapshots:
                 await asyncio.sleep(0.5)
                 continue
             self._on_applied(applied)
-        if self._ledger.last_hash != target.block_hash:
-            raise LedgerMismatch("after catching up, this ledger's last block is not the "
-                                 "snapshot's")
+        reached = self._ledger.block(target.height)
+        if reached is None or block_hash(reached.header) != bytes(target.block_hash):
+            # The snapshot was checked against a certified block before it was stepped: this
+            # ledger diverged (see divergence.py) or its disk is inconsistent.
+            raise LedgerMismatch(f"after catching up, this ledger's block {target.height} is "
+                                 "not the snapshot's; see `tdx node repair`")
         await loop.run_in_executor(self._executor, self._ledger.mark_applied,
                                    snapshot.metadata.index)
 

@@ -19,7 +19,7 @@ import logging
 import re
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import grpc
@@ -39,6 +39,7 @@ log = logging.getLogger("tdx.node.replication.transport")
 
 MAX_QUEUE = 10_000
 MAX_SIGNATURES = 1_000
+_VOTE_REQUESTS = frozenset({MessageType.VOTE, MessageType.PRE_VOTE})
 MAX_BATCH_BYTES = 3 * 1024 * 1024
 SEND_TIMEOUT = 3.0
 CLOCK_SKEW_MS = 120_000
@@ -264,6 +265,10 @@ class PeerTransport:
             messages = [message_from_pb(m) for m in body.messages]
         except ValueError:
             return grpc.StatusCode.INVALID_ARGUMENT, "batch carries an unknown message type"
+        # tdx never transfers leadership: a vote request claiming a transfer (which would
+        # skip the followers' leader lease) is taken as a plain one.
+        messages = [replace(m, context=b"") if m.type in _VOTE_REQUESTS else m
+                    for m in messages]
         if any(m.from_ != sender.id or m.to != self.identity.member_id for m in messages):
             return grpc.StatusCode.PERMISSION_DENIED, "a message names another sender"
         for message in messages:
@@ -275,7 +280,10 @@ class PeerTransport:
             return grpc.StatusCode.INVALID_ARGUMENT, (
                 f"batch carries {len(body.block_signatures)} block signatures for "
                 f"{len(body.block_heights)} heights (at most {MAX_SIGNATURES})")
-        refused = self.elections.receive_grants(sender, body.vote_grants, self._inbox.term())
+        granted = sum(1 for m in messages
+                      if m.type is MessageType.VOTE_RESPONSE and not m.reject)
+        refused = self.elections.receive_grants(sender, body.vote_grants, self._inbox.term(),
+                                                granted)
         if refused is None:
             refused = self.elections.check(
                 sender.id, messages, self._inbox.term(),

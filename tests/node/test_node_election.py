@@ -37,7 +37,7 @@ def test_a_winner_proves_its_term_and_followers_accept_only_it() -> None:
     # b votes for a in term 5; its grant travels with the vote.
     grants = b.grants_for([_vote(5, "b", "a")])
     assert len(grants) == 1
-    assert a.receive_grants(records[1], grants, current_term=5) is None
+    assert a.receive_grants(records[1], grants, current_term=5, granted=1) is None
     a.won(5)
     proof = a.proof_for([_append(5, "a", "c")])
     assert proof is not None and proof.term == 5 and len(proof.grants) == 2
@@ -64,16 +64,16 @@ def test_forged_or_misdirected_grants_are_refused() -> None:
     a, c = _proofs(identities["a"], records), _proofs(identities["c"], records)
     outsider = Identity.generate("b")  # claims to be b, with another key
     forged = _proofs(outsider, records).grants_for([_vote(3, "b", "a")])
-    assert a.receive_grants(records[1], forged, current_term=3) is not None
+    assert a.receive_grants(records[1], forged, current_term=3, granted=1) is not None
     proof = peer_pb2.ElectionProof(term=3, leader="a", grants=[
         *forged, *_proofs(identities["a"], records).grants_for([_vote(3, "a", "a")])])
     refused = c.check("a", [_append(3, "a", "c")], 3, proof)
-    assert refused is not None and "does not verify" in refused
+    assert refused is not None and "not a majority" in refused
     # A real grant, but for another candidate, proves nothing for "a".
     other = _proofs(identities["b"], records).grants_for([_vote(3, "b", "c")])
     proof = peer_pb2.ElectionProof(term=3, leader="a", grants=other)
     refused = c.check("a", [_append(3, "a", "c")], 3, proof)
-    assert refused is not None and "another term or candidate" in refused
+    assert refused is not None and "not a majority" in refused
 
 
 def test_a_second_leader_for_a_proven_term_is_refused() -> None:
@@ -98,9 +98,9 @@ def test_stale_terms_pass_and_grants_for_made_up_terms_are_not_kept() -> None:
     assert c.check("b", [_append(2, "b", "c")], 4, None) is None
     b = _proofs(identities["b"], records)
     far = b.grants_for([_vote(t, "b", "a") for t in range(100, 130)])
-    assert a.receive_grants(records[1], far, current_term=5) is None
+    assert a.receive_grants(records[1], far, current_term=5, granted=30) is None
     real = b.grants_for([_vote(5, "b", "a")])
-    assert a.receive_grants(records[1], real, current_term=5) is None
+    assert a.receive_grants(records[1], real, current_term=5, granted=1) is None
     a.won(5)
     proof = a.proof_for([_append(5, "a", "c")])
     assert proof is not None and c.check("a", [_append(5, "a", "c")], 5, proof) is None
@@ -129,3 +129,30 @@ def test_replay_window_bounded_per_sender() -> None:
     # What was dropped raised the floor: nothing as old as it is taken again.
     assert window.refusal("x", 101, 1, now_ms=200) is not None
     assert window.refusal("x", 150, 99, now_ms=200) is None
+
+
+def test_grant_floods_are_refused_before_any_signature_is_checked() -> None:
+    """One key cannot make a node verify thousands of signatures: a batch carries at most
+    one grant per vote it grants, and a proof at most one grant per validator."""
+    identities, records = _members()
+    a, c = _proofs(identities["a"], records), _proofs(identities["c"], records)
+    b = _proofs(identities["b"], records)
+    flood = b.grants_for([_vote(5, "b", "a")]) * 1000
+    refused = a.receive_grants(records[1], flood, current_term=5, granted=1)
+    assert refused is not None and "1000 vote grants for 1 granted" in refused
+    proof = peer_pb2.ElectionProof(term=5, leader="b", grants=flood)
+    refused = c.check("b", [_append(5, "b", "c")], 5, proof)
+    assert refused is not None and "1000 grants for 3 validators" in refused
+
+
+def test_a_grant_this_node_cannot_check_does_not_spoil_a_majority() -> None:
+    """A follower that trails a membership change (it does not know a newer validator's
+    key) still follows a leader whose verified votes are a majority."""
+    identities, records = _members()
+    a, c = _proofs(identities["a"], records), _proofs(identities["c"], records)
+    newcomer = Identity.generate("d")
+    unknown = _proofs(newcomer, records).grants_for([_vote(6, "d", "a")])
+    known = _proofs(identities["b"], records).grants_for([_vote(6, "b", "a")])
+    own = a.grants_for([_vote(6, "a", "a")])
+    proof = peer_pb2.ElectionProof(term=6, leader="a", grants=[*unknown, *known, *own])
+    assert c.check("a", [_append(6, "a", "c")], 6, proof) is None
