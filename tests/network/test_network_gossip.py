@@ -154,11 +154,15 @@ def test_the_same_bytes_on_the_same_topic_are_delivered_once() -> None:
             await a.mesh.publish("blocks", b"announcement 8")
             await b.inbox.wait_for(3)
             await asyncio.sleep(0.5)  # time for any duplicate to show up
-            assert sorted(b.inbox.messages) == [
-                ("alerts", b"announcement 7", public_key(0)),
-                ("blocks", b"announcement 7", public_key(0)),
-                ("blocks", b"announcement 8", public_key(0)),
+            # Once each: whichever copy of "blocks / announcement 7" arrives first (a's, or
+            # z's when a's first publish is still on its way) is the one delivered.
+            assert sorted((topic, data) for topic, data, _ in b.inbox.messages) == [
+                ("alerts", b"announcement 7"),
+                ("blocks", b"announcement 7"),
+                ("blocks", b"announcement 8"),
             ]
+            senders = {(t, d): who for t, d, who in b.inbox.messages}
+            assert senders[("blocks", b"announcement 7")] in (public_key(0), public_key(2))
 
     run(main)
 
