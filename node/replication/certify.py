@@ -114,10 +114,12 @@ class Certifier:
         if block is None:
             return False
         own = self._ledger.block(height)
-        if own is not None and block_hash(own.header) != block_hash(block.header):
+        own_hash, certified_hash = (block_hash(own.header) if own is not None else b"",
+                                    block_hash(block.header))
+        if own is not None and own_hash != certified_hash:
             if self._divergence is not None:
                 await loop.run_in_executor(self._executor, self._divergence.found, height,
-                                           block_hash(own.header), block_hash(block.header))
+                                           own_hash, certified_hash)
             self._uncertified.pop(height, None)
             return True
         await loop.run_in_executor(self._executor, self._merge,

@@ -7,8 +7,6 @@ observer tells the two apart by height and answers as the validators do (issue 9
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,15 +21,7 @@ from tdx.sdk import (
     seal,
     template,
 )
-
-
-def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+from waiting import wait_until
 
 
 def test_a_replay_at_an_observer_answers_already_exists_with_the_receipt(
@@ -47,7 +37,7 @@ def test_a_replay_at_an_observer_answers_already_exists_with_the_receipt(
         def mesh_connected() -> bool:
             with Client(observer) as client:
                 return sum(p.connected for p in client.status().mesh_peers) == 3
-        _wait(mesh_connected, 20, "the observer's mesh to reach the three validators")
+        wait_until(mesh_connected, 20, "the observer's mesh to reach the three validators")
 
         def invoice() -> documents_pb2.Envelope:
             return seal(partner, body_from_json(network, template("invoice")))

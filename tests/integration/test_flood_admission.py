@@ -16,7 +16,6 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ from tdx.sdk import (
     template,
 )
 from tdx.v1 import documents_pb2, ledger_pb2_grpc
+from waiting import wait_until
 
 FLOOD_SECONDS = 10.0
 JUNK_BATCH = 2048  # the default TDX_MAX_BATCH_ENVELOPES
@@ -54,15 +54,6 @@ def _stub(address: str) -> tuple[grpc.Channel, ledger_pb2_grpc.LedgerServiceStub
     channel = grpc.insecure_channel(address, options=[
         ("grpc.max_send_message_length", 8 << 20), ("grpc.max_receive_message_length", 8 << 20)])
     return channel, ledger_pb2_grpc.LedgerServiceStub(channel)
-
-
-def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _flood_api(address: str, signer: bytes, deadline: float, tally: dict[str, int]) -> None:
@@ -150,7 +141,7 @@ def test_api_and_mesh_floods_leave_the_leader_and_its_term_alone(tmp_path: Path)
         partner = nodes["partner-1"]
         # The partner's node stops, so that this test can be that member's mesh node.
         os.kill(partner["pid"], signal.SIGTERM)
-        _wait(lambda: not pid_alive(partner["pid"]), 15, "the partner's node to stop")
+        wait_until(lambda: not pid_alive(partner["pid"]), 15, "the partner's node to stop")
         member = Identity.load(partner["key"])
         validators = [n for n in manifest["nodes"] if n["role"] == "validator"]
         before = {n["name"]: _status(n["api"]) for n in validators}

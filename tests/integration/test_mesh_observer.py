@@ -4,27 +4,17 @@ from __future__ import annotations
 
 import os
 import signal
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from tdx.node.ops.devnet import devnet_down, devnet_up
 from tdx.node.ops.process import pid_alive, spawn_node, wait_healthy
 from tdx.sdk import Client, Identity, body_from_json, load_genesis, seal, template, verify_proof
+from waiting import wait_until
 
 
 def _height(api: str) -> int:
     with Client(api, timeout=3) as client:
         return client.status().height
-
-
-def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_observer_follows_relays_and_catches_up_over_the_mesh(tmp_path: Path) -> None:
@@ -43,12 +33,13 @@ def test_observer_follows_relays_and_catches_up_over_the_mesh(tmp_path: Path) ->
             with Client(observer["api"]) as client:
                 peers = client.status().mesh_peers
             return sum(p.connected for p in peers) == 3
-        _wait(mesh_connected, 20, "the observer's mesh to reach the three validators")
+        wait_until(mesh_connected, 20, "the observer's mesh to reach the three validators")
 
         with Client(nodes["customs-1"]["api"]) as client:
             receipt = client.submit(seal(customs, body_from_json(
                 network, template("export_declaration"))))
-        _wait(lambda: _height(observer["api"]) >= receipt.height, 10, "the block at the observer")
+        wait_until(lambda: _height(observer["api"]) >= receipt.height, 10,
+                   "the block at the observer")
         with Client(observer["api"]) as client:
             proof = client.get_proof(receipt.document_id)
             relayed = client.submit(seal(partner, body_from_json(network, template("invoice"))))
@@ -58,7 +49,7 @@ def test_observer_follows_relays_and_catches_up_over_the_mesh(tmp_path: Path) ->
             assert client.get(relayed.document_id).receipt == relayed
 
         os.kill(observer["pid"], signal.SIGTERM)
-        _wait(lambda: not pid_alive(observer["pid"]), 15, "the observer to stop")
+        wait_until(lambda: not pid_alive(observer["pid"]), 15, "the observer to stop")
         with Client(nodes["customs-1"]["api"]) as client:
             for _ in range(10):
                 last = client.submit(seal(customs, body_from_json(
@@ -66,7 +57,7 @@ def test_observer_follows_relays_and_catches_up_over_the_mesh(tmp_path: Path) ->
         restarted = spawn_node(Path(observer["data_dir"]), observer["api"],
                                Path(observer["log"]))
         wait_healthy(restarted)
-        _wait(lambda: _height(observer["api"]) >= last.height, 20,
+        wait_until(lambda: _height(observer["api"]) >= last.height, 20,
               "the restarted observer to catch up")
         with Client(observer["api"]) as client, Client(nodes["customs-1"]["api"]) as ref:
             height = client.status().height
